@@ -1,0 +1,1 @@
+"""Backend-independent pieces shared by ``course_lib.numpy`` and ``course_lib.torch``."""
