@@ -18,8 +18,9 @@ class Parameter:
     """
 
     def __init__(self, data, requires_grad: bool = True):
-        self.data = np.asarray(data, dtype=np.result_type(data, np.float64)
-                               if not isinstance(data, np.ndarray) else data.dtype)
+        data = np.asarray(data)
+        # Keep a float array as it is (float32 or float64); anything else becomes float64.
+        self.data = data if np.issubdtype(data.dtype, np.floating) else data.astype(np.float64)
         self.grad = None
         self.requires_grad = requires_grad
 
