@@ -1,0 +1,213 @@
+"""Reading notebooks for the course grader: the trusted source and the untrusted submission.
+
+The **source** notebook (``solutions/<name>/<name>.ipynb``) decides everything but the
+answers: the order of the cells, which cells are tests, their points and their code. It
+becomes a *plan*, a list of :class:`Step`. The **submission** is read defensively
+(:func:`read_submission`): size cap, UTF-8, JSON, nbformat v3 upgraded, v4 validated
+loosely; only its answer cells matter, matched by ``grade_id`` (first one wins; its
+source is used whatever its cell type, as ``nbgrader autograde`` turns a retyped cell
+back into code). A missing answer cell becomes the release stub (the solution region
+replaced by ``raise NotImplementedError()``, as ``nbgrader generate_assignment`` does).
+"""
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass, field
+
+MAX_NOTEBOOK_BYTES = 20 * 2**20
+MAX_CELL_CHARS = 1_000_000
+HIDDEN_PLACEHOLDER = "# (hidden tests run here when the notebook is graded)"
+
+_BEGIN_SOLUTION = re.compile(r"^\s*###?\s*BEGIN SOLUTION", re.MULTILINE)
+_HIDDEN = re.compile(r"^[ \t]*###?\s*BEGIN HIDDEN TESTS.*?^[ \t]*###?\s*END HIDDEN TESTS[^\n]*",
+                     re.MULTILINE | re.DOTALL)
+
+
+class SubmissionError(ValueError):
+    """The submission cannot be graded at all (the reason is for the student)."""
+
+
+@dataclass
+class Step:
+    index: int                 # position of the cell in the source notebook
+    kind: str                  # "answer" | "test" | "code" (read-only or plain code)
+    source: str                # the code to run (answer: the submission's)
+    grade_id: str = ""
+    points: float = 0.0
+    cell: dict = field(default_factory=dict)   # the source cell (for the feedback)
+
+    @property
+    def label(self):
+        what = {"answer": "answer", "test": "test", "code": "cell"}[self.kind]
+        gid = f" {what} '{self.grade_id}'" if self.grade_id else ""
+        return f"cell {self.index + 1}" + (f" ({gid.strip()})" if gid else "")
+
+
+def _text(source):
+    if isinstance(source, list):
+        return "".join(s for s in source if isinstance(s, str))
+    return source if isinstance(source, str) else ""
+
+
+def _nbgrader(cell):
+    meta = cell.get("metadata") if isinstance(cell, dict) else None
+    meta = meta.get("nbgrader") if isinstance(meta, dict) else None
+    return meta if isinstance(meta, dict) else {}
+
+
+def stub(source: str) -> str:
+    """The release version of an answer cell (nbgrader's ClearSolutions, Python)."""
+    lines, out, inside = source.splitlines(), [], False
+    if not _BEGIN_SOLUTION.search(source):
+        return "# YOUR CODE HERE\nraise NotImplementedError()"
+    for line in lines:
+        stripped = line.strip()
+        if re.match(r"###?\s*BEGIN SOLUTION", stripped):
+            inside = True
+            indent = line[:len(line) - len(line.lstrip())]
+            out += [f"{indent}# YOUR CODE HERE", f"{indent}raise NotImplementedError()"]
+        elif re.match(r"###?\s*END SOLUTION", stripped):
+            inside = False
+        elif not inside:
+            out.append(line)
+    return "\n".join(out)
+
+
+def strip_hidden(source: str) -> str:
+    return _HIDDEN.sub(HIDDEN_PLACEHOLDER, source)
+
+
+def read_source(path) -> dict:
+    """The instructor's notebook (trusted; errors here are the grader's, they raise)."""
+    import nbformat
+    with open(path, encoding="utf-8") as handle:
+        return nbformat.reads(handle.read(), as_version=4)
+
+
+def plan(source_nb: dict, answers: dict[str, str]) -> list[Step]:
+    steps = []
+    for index, cell in enumerate(source_nb.get("cells", [])):
+        if cell.get("cell_type") != "code" and not _nbgrader(cell).get("solution"):
+            continue
+        meta = _nbgrader(cell)
+        gid = str(meta.get("grade_id") or "")
+        text = _text(cell.get("source"))
+        if meta.get("solution") and not meta.get("grade"):
+            code = answers.get(gid)
+            if cell.get("cell_type") != "code":
+                continue  # a written answer: graded by hand
+            steps.append(Step(index, "answer", stub(text) if code is None else code, gid,
+                              0.0, cell))
+        elif meta.get("grade") and not meta.get("solution") and cell.get("cell_type") == "code":
+            steps.append(Step(index, "test", text, gid, float(meta.get("points") or 0), cell))
+        elif cell.get("cell_type") == "code":
+            steps.append(Step(index, "code", text, gid, 0.0, cell))
+    return steps
+
+
+def read_submission(path, answer_ids) -> tuple[dict[str, str], list[str]]:
+    """The submission's answer-cell sources by grade_id, and notes on what was odd.
+
+    Raises :class:`SubmissionError` when nothing can be read from the file."""
+    import nbformat
+    notes = []
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_NOTEBOOK_BYTES + 1)
+    except OSError as error:
+        raise SubmissionError(f"the submission cannot be read ({error.strerror})") from None
+    if len(raw) > MAX_NOTEBOOK_BYTES:
+        raise SubmissionError(f"the notebook is larger than {MAX_NOTEBOOK_BYTES // 2**20} MB")
+    if not raw.strip():
+        raise SubmissionError("the submission is an empty file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SubmissionError(f"the notebook is not valid UTF-8 (byte {error.start})") from None
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise SubmissionError(f"the file is not a notebook: invalid JSON ({error})") from None
+    if not isinstance(data, dict) or ("cells" not in data and "worksheets" not in data):
+        raise SubmissionError("the file is not a Jupyter notebook (no cells)")
+    major = data.get("nbformat")
+    if major == 3 or (major is None and "worksheets" in data):
+        try:
+            data = nbformat.reads(text, as_version=4)
+            notes.append("the notebook was in the old nbformat 3 and was converted")
+        except Exception as error:  # noqa: BLE001  (any failure is the file's)
+            raise SubmissionError(f"the nbformat 3 notebook cannot be converted ({error})") \
+                from None
+    elif major != 4:
+        raise SubmissionError(f"unsupported notebook format {major!r} (expected 4)")
+    cells = data.get("cells")
+    if not isinstance(cells, list):
+        raise SubmissionError("the notebook has no list of cells")
+    kernel = ((data.get("metadata") or {}).get("kernelspec") or {}) if isinstance(
+        data.get("metadata"), dict) else {}
+    if isinstance(kernel, dict) and kernel.get("language", "python") not in ("python", None):
+        notes.append(f"the notebook's kernel ({kernel.get('name')}) was ignored: "
+                     f"it is graded with Python")
+    answers = {}
+    for cell in cells:
+        if not isinstance(cell, dict):
+            continue
+        gid = _nbgrader(cell).get("grade_id")
+        if not isinstance(gid, str) or gid not in answer_ids:
+            continue
+        if gid in answers:
+            notes.append(f"answer cell '{gid}' appears more than once: the first was graded")
+            continue
+        source = _text(cell.get("source"))
+        if len(source) > MAX_CELL_CHARS:
+            notes.append(f"answer cell '{gid}' is too long and was truncated")
+            source = source[:MAX_CELL_CHARS]
+        if cell.get("cell_type") != "code":
+            notes.append(f"answer cell '{gid}' was changed to {cell.get('cell_type')}: "
+                         f"it was graded as code")
+        answers[gid] = source
+    for gid in answer_ids:
+        if gid not in answers:
+            notes.append(f"answer cell '{gid}' is missing: it was graded as left blank")
+    return answers, notes
+
+
+def answer_ids(source_nb: dict) -> list[str]:
+    return [str(_nbgrader(c).get("grade_id")) for c in source_nb.get("cells", [])
+            if c.get("cell_type") == "code" and _nbgrader(c).get("solution")
+            and not _nbgrader(c).get("grade") and _nbgrader(c).get("grade_id")]
+
+
+def feedback(source_nb: dict, steps: list[Step], records: dict[int, dict]) -> dict:
+    """The graded notebook for the student: the source's cells, the submission's answers,
+    hidden tests replaced by a placeholder, outputs from the run and the verdicts."""
+    nb = copy.deepcopy(source_nb)
+    by_index = {s.index: s for s in steps}
+    for index, cell in enumerate(nb.get("cells", [])):
+        step = by_index.get(index)
+        if cell.get("cell_type") == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+        if step is None:
+            continue
+        record = records.get(index, {})
+        if step.kind == "answer":
+            cell["source"] = step.source
+        elif step.kind == "test":
+            cell["source"] = strip_hidden(_text(cell.get("source")))
+        if record.get("output"):
+            cell["outputs"].append({"output_type": "stream", "name": "stdout",
+                                    "text": record["output"]})
+        if record.get("message"):
+            cell["outputs"].append({"output_type": "stream", "name": "stderr",
+                                    "text": record["message"] + "\n"})
+        if step.kind == "test":
+            verdict = (f"passed: {step.points:g} / {step.points:g} points"
+                       if record.get("status") == "passed"
+                       else f"{record.get('status', 'not_run')}: 0 / {step.points:g} points")
+            cell["outputs"].append({"output_type": "stream", "name": "stdout",
+                                    "text": verdict + "\n"})
+    nb.setdefault("metadata", {})["kernelspec"] = {
+        "name": "python3", "display_name": "Python 3", "language": "python"}
+    return json.loads(json.dumps(nb, default=str))

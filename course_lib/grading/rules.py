@@ -1,0 +1,76 @@
+"""What each exercise forbids the student to call: the library routines it is graded against.
+
+``FORBIDDEN[assignment]`` is a tuple of dotted prefixes, matched on whole components
+(``"torch.optim.Adam"`` forbids ``torch.optim.Adam`` and ``torch.optim.Adam.step`` but not
+``torch.optim.AdamW``, which is listed separately). A name matches when the student writes
+it (through any import alias) or when the object it resolves to is known under it
+(``module.qualname``).
+
+Two users:
+
+- ``course_lib.grading.testing.assert_own_work(func, FORBIDDEN[assignment])`` in the test
+  cells (a delegating answer scores zero on the cells of that function, with a message);
+- the course grader's sandbox, which replaces these callables by ones that raise a
+  "delegation" error before the student's code runs.
+
+NumPy and the rest of torch stay allowed (``torch.optim.Optimizer`` must be subclassed
+in the adam exercise).
+"""
+from __future__ import annotations
+
+_COURSE_LIB_LAYERS = ("course_lib.numpy.layers", "course_lib.torch.layers")
+
+FORBIDDEN: dict[str, tuple[str, ...]] = {
+    "init": (
+        "torch.nn.init",
+        "course_lib.numpy.init",
+        "course_lib.torch.init",
+    ),
+    "dropout": (
+        "torch.nn.functional.dropout",
+        "torch.nn.functional.alpha_dropout",
+        "torch.dropout",
+        "torch.nn.Dropout",
+        "torch.nn.modules.dropout",
+        *_COURSE_LIB_LAYERS,
+    ),
+    "batchnorm": (
+        "torch.nn.functional.batch_norm",
+        "torch.batch_norm",
+        "torch.native_batch_norm",
+        "torch.nn.BatchNorm1d",
+        "torch.nn.modules.batchnorm",
+        *_COURSE_LIB_LAYERS,
+    ),
+    "adam": (
+        "torch.optim.Adam",
+        "torch.optim.AdamW",
+        "torch.optim.adam",
+        "torch.optim.adamw",
+        "torch.optim._functional",
+        "torch._fused_adam_",
+        "torch._fused_adamw_",
+        "course_lib.numpy.optim",
+        "course_lib.torch.optim",
+    ),
+    "clipping": (
+        "torch.nn.utils.clip_grad_norm_",
+        "torch.nn.utils.clip_grad_value_",
+        "torch.nn.utils.clip_grads_with_norm_",
+        "torch.nn.utils.get_total_norm",
+        "torch.nn.utils.clip_grad",
+        "course_lib.numpy.clip",
+        "course_lib.torch.clip",
+    ),
+}
+
+#: The assignments of the course, in teaching order.
+ASSIGNMENTS = tuple(FORBIDDEN)
+
+
+def forbidden(assignment: str) -> tuple[str, ...]:
+    """The forbidden prefixes of ``assignment`` (one of ``ASSIGNMENTS``)."""
+    if assignment not in FORBIDDEN:
+        options = ", ".join(repr(a) for a in ASSIGNMENTS)
+        raise ValueError(f"assignment must be one of {options}, got {assignment!r}")
+    return FORBIDDEN[assignment]

@@ -1,0 +1,522 @@
+"""The sandbox: a warm zygote process that forks one confined child per submission.
+
+Three processes take part:
+
+- the **grader** (trusted; runs the test cells): :class:`Zygote` and :class:`Sandbox`
+  below are its side;
+- the **zygote**, started once per :class:`~course_lib.grading.engine.GradingWorker`
+  (``python -I -m course_lib.grading.sandbox FD``): imports numpy, torch, IPython and
+  course_lib once, never runs student code and never sees a test cell; on request it
+  makes a private temp dir, forks a child, hands the grader the child's end of a fresh
+  socket pair (``SCM_RIGHTS``), and later kills and reaps it (as the child's own uid,
+  ``kill(-1)`` reaches everything the child started) and removes its temp dir;
+- the **child**: confines itself (:func:`course_lib.grading.policy`), then serves the
+  grader's requests one at a time: run a cell in an IPython ``InteractiveShell``
+  (errors are recorded, execution goes on, like nbgrader's ``allow_errors``), get names,
+  call a handle, get/set attributes and items, run a probe from
+  ``course_lib.grading.probes``. Requests are pickled (grader -> child); replies use the
+  strict codec (:mod:`course_lib.grading.codec`), so only plain data reaches the grader.
+
+The grader enforces the wall-clock limits: each request has a deadline; on a timeout,
+an EOF of the channel (``os._exit``, ``sys.exit`` is caught like in a kernel, a kill) or
+at the end it asks the zygote to kill the child's whole process group and reports why.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from course_lib.grading import codec
+
+STUDENT_FILE_PREFIX = "<ipython-input-"
+MAX_CELL_OUTPUT = 20_000           # characters of a cell's output kept for the feedback
+MAX_MESSAGE = 2_000
+
+
+# =======================================================================================
+# grader side
+# =======================================================================================
+
+class SandboxError(Exception):
+    """The child stopped answering: ``kind`` is "timeout", "died" or "protocol"."""
+
+    def __init__(self, kind, message):
+        super().__init__(message)
+        self.kind = kind
+
+
+class Zygote:
+    """The warm process that forks sandboxes (one per GradingWorker)."""
+
+    def __init__(self, start_timeout: float = 120.0):
+        grader_end, zygote_end = socket.socketpair()
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("NBGRADER", "JUPYTER", "COURSE_GRADE"))}
+        env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", "-m", "course_lib.grading.sandbox",
+             str(zygote_end.fileno())],
+            pass_fds=[zygote_end.fileno()], stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, env=env, cwd=tempfile.gettempdir())
+        zygote_end.close()
+        self.sock = grader_end
+        reply = self._reply(time.monotonic() + start_timeout)
+        if "ready" not in reply:
+            raise RuntimeError(f"the sandbox zygote failed to start: {reply}")
+
+    def _reply(self, deadline=None):
+        try:
+            return codec.decode(codec.recv_frame(self.sock, deadline))
+        except (codec.ChannelClosed, codec.ChannelTimeout) as error:
+            raise RuntimeError(f"the sandbox zygote is not answering ({error})") from None
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def spawn(self, limits, forbidden, data_dir, timeout: float = 60.0) -> "Sandbox":
+        request = {"op": "spawn", "limits": dict(vars(limits)), "forbidden": list(forbidden),
+                   "data_dir": data_dir}
+        codec.send_frame(self.sock, pickle.dumps(request))
+        self.sock.settimeout(timeout)
+        try:
+            _, fds, _, _ = socket.recv_fds(self.sock, 1, 1)
+        finally:
+            self.sock.settimeout(None)
+        if not fds:
+            raise RuntimeError("the sandbox zygote sent no channel")
+        info = self._reply(time.monotonic() + timeout)
+        sandbox = Sandbox(self, socket.socket(fileno=fds[0]), info["pid"], info["workdir"])
+        sandbox.wait_ready(time.monotonic() + timeout)
+        return sandbox
+
+    def cleanup(self, pid: int, workdir: str) -> str:
+        """Kill everything of child ``pid``, reap it, remove its temp dir; its fate."""
+        codec.send_frame(self.sock, pickle.dumps({"op": "cleanup", "pid": pid,
+                                                  "workdir": workdir}))
+        return self._reply(time.monotonic() + 60)["status"]
+
+    def close(self) -> None:
+        try:
+            codec.send_frame(self.sock, pickle.dumps({"op": "exit"}))
+        except OSError:
+            pass
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.sock.close()
+
+
+class Sandbox:
+    """The grader's end of one child: requests with deadlines, and its end."""
+
+    def __init__(self, zygote, sock, pid, workdir):
+        self.zygote, self.sock, self.pid, self.workdir = zygote, sock, pid, workdir
+        self.fate = None          # why it ended, once it has
+        self.make_handle = None   # set by the test runner: handle description -> proxy
+
+    def wait_ready(self, deadline):
+        reply = self._receive(deadline)
+        if "ready" not in reply:
+            self.close()
+            raise RuntimeError(f"the sandbox failed to start: {reply}")
+
+    def _receive(self, deadline):
+        try:
+            frame = codec.recv_frame(self.sock, deadline)
+        except codec.ChannelTimeout:
+            self.close()
+            raise SandboxError("timeout", "time limit") from None
+        except (codec.ChannelClosed, OSError):
+            self.close()
+            raise SandboxError("died", self.fate) from None
+        except codec.CodecError as error:
+            self.close()
+            raise SandboxError("protocol", f"invalid reply from the sandbox ({error})") from None
+        try:
+            return codec.decode(frame, self.make_handle)
+        except codec.CodecError as error:
+            self.close()
+            raise SandboxError("protocol", f"invalid reply from the sandbox ({error})") from None
+
+    def request(self, message: dict, deadline: float):
+        """Send ``message``; return the decoded reply dict (``{"ok": ...}`` or
+        ``{"error": {...}}``). Raises :class:`SandboxError` on a timeout or a dead child."""
+        if self.fate is not None:
+            raise SandboxError("died", self.fate)
+        try:
+            codec.send_frame(self.sock, codec.dumps(message))
+        except OSError:
+            self.close()
+            raise SandboxError("died", self.fate) from None
+        reply = self._receive(deadline)
+        if type(reply) is not dict or not ({"ok", "error"} & set(reply)):
+            self.close()
+            raise SandboxError("protocol", "invalid reply from the sandbox")
+        return reply
+
+    def close(self) -> str:
+        if self.fate is None:
+            try:
+                self.fate = self.zygote.cleanup(self.pid, self.workdir)
+            except (RuntimeError, OSError) as error:
+                self.fate = f"ended ({error})"
+            self.sock.close()
+        return self.fate
+
+
+# =======================================================================================
+# zygote
+# =======================================================================================
+
+def _describe_status(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else sig
+        why = {"SIGXCPU": " (CPU time limit)", "SIGSEGV": " (a crash)",
+               "SIGKILL": ""}.get(name, "")
+        return f"killed by {name}{why}"
+    return f"exited with status {os.WEXITSTATUS(status)}"
+
+
+def _cleanup(pid: int, workdir: str) -> str:
+    uid = None
+    try:
+        uid = os.stat(workdir).st_uid
+    except OSError:
+        pass
+    if os.geteuid() == 0 and uid and uid != 0:
+        helper = os.fork()
+        if helper == 0:  # kill(-1) as the child's uid reaches all its processes
+            try:
+                os.setgid(65534)
+                os.setuid(uid)
+                os.kill(-1, signal.SIGKILL)
+            finally:
+                os._exit(0)
+        os.waitpid(helper, 0)
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    try:
+        _, status = os.waitpid(pid, 0)
+        fate = _describe_status(status)
+    except ChildProcessError:
+        fate = "ended"
+    while True:  # orphans re-parented to us (we are a subreaper)
+        try:
+            reaped, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if reaped == 0:
+            break
+    import shutil
+    shutil.rmtree(workdir, ignore_errors=True)
+    return fate
+
+
+def zygote_main(fd: int) -> None:
+    sock = socket.socket(fileno=fd)
+    import numpy  # noqa: F401  (warm imports, shared with every child)
+    import torch
+    import bdb  # noqa: F401  (IPython imports it at the first cell)
+    import IPython.core.interactiveshell  # noqa: F401
+    import course_lib.grading.probes
+    import course_lib.grading.testing  # noqa: F401
+    from course_lib.grading import policy
+    torch.set_num_threads(1)
+    policy.library_roots()
+    # the first optimizer step and backward import a lot lazily: do it once here
+    course_lib.grading.probes.train_with_optimizer(torch.optim.SGD, {"lr": 0.1}, steps=1)
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # die with the grader
+    except (OSError, AttributeError):
+        pass
+    codec.send_frame(sock, codec.encode({"ready": os.getpid()}))
+    while True:
+        try:
+            request = pickle.loads(codec.recv_frame(sock))
+        except (codec.ChannelClosed, OSError):
+            os._exit(0)
+        if request["op"] == "exit":
+            os._exit(0)
+        if request["op"] == "cleanup":
+            fate = _cleanup(request["pid"], request["workdir"])
+            codec.send_frame(sock, codec.encode({"status": fate}))
+        elif request["op"] == "spawn":
+            workdir = tempfile.mkdtemp(prefix="course-sandbox-")
+            grader_end, child_end = socket.socketpair()
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    sock.close()
+                    grader_end.close()
+                    _child_main(child_end, request, workdir)
+                except BaseException:  # noqa: BLE001  (report a failed set-up)
+                    import traceback
+                    try:
+                        codec.send_frame(child_end, codec.encode(
+                            {"setup_error": traceback.format_exc()[-MAX_MESSAGE:]}))
+                    except BaseException:  # noqa: BLE001
+                        pass
+                finally:
+                    os._exit(0)
+            child_end.close()
+            socket.send_fds(sock, [b"F"], [grader_end.fileno()])
+            grader_end.close()
+            codec.send_frame(sock, codec.encode({"pid": pid, "workdir": workdir}))
+
+
+# =======================================================================================
+# child
+# =======================================================================================
+
+class _Limits:
+    def __init__(self, values):
+        self.__dict__.update(values)
+
+
+class OutputSink:
+    """``sys.stdout``/``sys.stderr`` of the child: keeps at most ``limit`` characters over
+    the whole notebook (the rest is dropped and counted)."""
+
+    encoding = "utf-8"
+    errors = "replace"
+
+    def __init__(self, shared, fd):
+        self.shared, self.fd = shared, fd
+
+    def write(self, text):
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        shared = self.shared
+        room = shared["limit"] - shared["total"]
+        if room > 0:
+            kept = text[:room]
+            shared["total"] += len(kept)
+            if len(shared["cell"]) < MAX_CELL_OUTPUT:
+                shared["cell"].append(kept)
+        if len(text) > max(room, 0):
+            shared["dropped"] += len(text) - max(room, 0)
+        return len(text)
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+    def fileno(self):
+        return self.fd
+
+    def readable(self):
+        return False
+
+    def writable(self):
+        return True
+
+
+def _safe_text(obj, limit=MAX_MESSAGE):
+    try:
+        text = str(obj)
+    except BaseException:  # noqa: BLE001  (a hostile __str__)
+        text = f"<{type(obj).__name__} that cannot be printed>"
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
+class _Child:
+    def __init__(self, sock, shell, labels, sink_state):
+        self.sock, self.shell, self.labels, self.out = sock, shell, labels, sink_state
+        self.registry, self.next_id = {}, 1
+
+    # -- handles --------------------------------------------------------------------
+    def register(self, obj):
+        import types
+        handle_id, self.next_id = self.next_id, self.next_id + 1
+        self.registry[handle_id] = obj
+        if isinstance(obj, types.ModuleType):
+            kind, name = "module", obj.__name__
+        elif isinstance(obj, type):
+            kind, name = "class", obj.__qualname__
+        elif callable(obj):
+            kind = "function"
+            name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", "")
+        else:
+            kind, name = "object", ""
+        module = getattr(obj, "__module__", "") if kind in ("class", "function") else ""
+        return {"id": handle_id, "kind": kind, "name": str(name)[:200],
+                "type": type(obj).__name__[:200],
+                "module": module[:200] if isinstance(module, str) else ""}
+
+    def encode(self, obj, argrefs=None):
+        return codec.encode(obj, self.register, argrefs)
+
+    # -- errors ---------------------------------------------------------------------
+    def describe(self, error):
+        import linecache
+        lines = []
+        tb = error.__traceback__
+        while tb is not None:
+            code = tb.tb_frame.f_code
+            if code.co_filename.startswith(STUDENT_FILE_PREFIX):
+                number = code.co_filename[len(STUDENT_FILE_PREFIX):].split("-")[0]
+                label = self.labels.get(number, "a cell")
+                text = linecache.getline(code.co_filename, tb.tb_lineno).strip()
+                where = "" if code.co_name == "<module>" else f", in {code.co_name}"
+                lines.append(f"  {label}, line {tb.tb_lineno}{where}\n    {text}")
+            tb = tb.tb_next
+        return {"type": type(error).__name__[:200], "message": _safe_text(error),
+                "traceback": "\n".join(lines[-20:])}
+
+    # -- requests -------------------------------------------------------------------
+    def run(self, request):
+        self.labels[str(self.shell.execution_count)] = request["label"]
+        self.out["cell"] = []
+        result = self.shell.run_cell(request["code"], store_history=True)
+        error = result.error_before_exec or result.error_in_exec
+        return {"status": "error" if error is not None else "ok",
+                "error": None if error is None else self.describe(error),
+                "output": "".join(self.out["cell"])[:MAX_CELL_OUTPUT],
+                "dropped": self.out["dropped"]}
+
+    def get(self, request):
+        found = {}
+        for name in request["names"]:
+            if name in self.shell.user_ns:
+                found[name] = self.shell.user_ns[name]
+        return self.encode(found)
+
+    def call_result(self, func, args, kwargs):
+        import numpy as np
+        result = func(*args, **kwargs)
+        refs = list(args) + list(kwargs.values())
+        mutable = (np.ndarray, list, dict)
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            mutable = mutable + (torch.Tensor,)
+        back = [a if isinstance(a, mutable) else None for a in args]
+        kwback = {k: (v if isinstance(v, mutable) else None) for k, v in kwargs.items()}
+        return {"result": self.encode(result, refs), "args": self.encode(back),
+                "kwargs": self.encode(kwback)}
+
+    def handle(self, request):
+        op = request["op"]
+        if op == "run":
+            return self.encode(self.run(request))
+        if op == "get":
+            return self.get(request)
+        if op == "names":
+            return self.encode(sorted(n for n in self.shell.user_ns if not n.startswith("_")))
+        if op == "call":
+            return self.encode(self.call_result(self.registry[request["id"]],
+                                                request["args"], request["kwargs"]))
+        if op == "probe":
+            func = request["probe"]
+            if isinstance(func, str):
+                import importlib
+                module_name, _, qualname = func.partition(":")
+                func = importlib.import_module(module_name)
+                for part in qualname.split("."):
+                    func = getattr(func, part)
+            return self.encode(self.call_result(func, request["args"], request["kwargs"]))
+        target = self.registry[request["id"]]
+        if op == "getattr":
+            return self.encode(getattr(target, request["name"]))
+        if op == "setattr":
+            setattr(target, request["name"], request["value"])
+            return self.encode(None)
+        if op == "getitem":
+            return self.encode(target[request["key"]])
+        if op == "setitem":
+            target[request["key"]] = request["value"]
+            return self.encode(None)
+        raise ValueError(f"unknown request {op!r}")
+
+    def serve(self):
+        while True:
+            try:
+                frame = codec.recv_frame(self.sock)
+            except (codec.ChannelClosed, OSError):
+                return
+            try:
+                request = codec.loads(frame, self.registry.__getitem__)
+                payload = self.handle(request)
+                reply = codec.encode({"ok": payload})
+            except BaseException as error:  # noqa: BLE001  (student code raised)
+                try:
+                    reply = codec.encode({"error": self.describe(error)})
+                except BaseException:  # noqa: BLE001
+                    reply = codec.encode({"error": {"type": "Error", "message": "",
+                                                    "traceback": ""}})
+            codec.send_frame(self.sock, reply)
+
+
+def _make_shell():
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+    config = Config()
+    config.HistoryManager.enabled = False
+    config.InteractiveShell.colors = "nocolor"
+    config.InteractiveShell.autocall = 0
+    shell = InteractiveShell(config=config)
+    shell.user_ns["__name__"] = "__main__"
+
+    def showtraceback(*args, **kwargs):
+        # IPython's formatter imports and allocates a lot (fails after a memory bomb);
+        # the grader formats the student's traceback itself
+        error = sys.exc_info()[1]
+        if error is not None:
+            sys.stderr.write(f"{type(error).__name__}: {_safe_text(error)}\n")
+
+    shell.showtraceback = showtraceback
+    return shell
+
+
+def _child_main(sock, request, workdir):
+    from course_lib.grading import policy
+    limits = _Limits(request["limits"])
+    os.setsid()
+    policy.close_fds(keep=sock.fileno())
+    null = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(null, 0)
+    policy.copy_data(request.get("data_dir"), workdir)
+    output = os.open(os.path.join(workdir, ".c-output"), os.O_WRONLY | os.O_CREAT, 0o600)
+    os.dup2(output, 1)
+    os.dup2(output, 2)
+    os.close(output)
+    os.close(null)
+    os.chdir(workdir)
+    dropped = policy.drop_privileges(workdir) is not None
+    policy.prctl_hardening()
+    policy.set_limits(limits, dropped)
+    policy.clean_environment(workdir)
+    policy.install_guards(request.get("forbidden") or ())
+    policy.block_native_file_readers()
+    shared = {"limit": int(limits.max_output_bytes), "total": 0, "dropped": 0, "cell": []}
+    sys.stdin = open(os.devnull)
+    shell = _make_shell()
+    sys.stdout, sys.stderr = OutputSink(shared, 1), OutputSink(shared, 2)
+    sys.__stdout__, sys.__stderr__ = sys.stdout, sys.stderr
+    policy.install_audit_hook(workdir, sock.fileno())
+    child = _Child(sock, shell, {}, shared)
+    codec.send_frame(sock, codec.encode({"ready": True}))
+    child.serve()
+
+
+if __name__ == "__main__":
+    zygote_main(int(sys.argv[1]))
