@@ -82,8 +82,11 @@ class Linear(nn.Module):
         if x.dim() < 1 or x.shape[-1] != self.in_features:
             raise ValueError(f"x must have shape (N, {self.in_features}) for Linear("
                              f"{self.in_features}, {self.out_features}), got {tuple(x.shape)}")
-        y = x @ self.weight.T
-        return y if self.bias is None else y + self.bias
+        if self.bias is None:
+            return x @ self.weight.T
+        if x.dim() == 2:  # one fused kernel (b + x W^T), as torch.nn.functional.linear uses
+            return torch.addmm(self.bias, x, self.weight.T)
+        return x @ self.weight.T + self.bias
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
