@@ -5,6 +5,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
+# The course's networks are tiny: one BLAS thread per process is faster than two that fight
+# over the cores (pytest runs two processes). Benchmarks keep torch's default.
+book test test-fast: export OMP_NUM_THREADS := 1
 
 .PHONY: setup book test test-fast browser bench clean
 
