@@ -1,4 +1,5 @@
 # Training Deep Neural Networks: the two commands are `make book` and `make test`.
+SHELL  := /bin/bash
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -27,8 +28,14 @@ browser:
 	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO="sudo -n"; \
 	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
+# jupyter-cache re-runs a chapter only when its cells change: when course_lib changes,
+# start from a clean build so no chapter shows results of an older library.
 book: setup
-	$(BIN)/jupyter-book build . --warningiserror --keep-going --quiet
+	@h=$$(find course_lib book _config.yml _toc.yml -type f \( -name '*.py' -o -name '*.md' -o -name '*.yml' \) | sort | xargs cat | sha256sum | cut -c1-16); \
+	 if [ "$$(cat _build/.sources 2>/dev/null)" != "$$h" ]; then rm -rf _build; fi; \
+	 mkdir -p _build; \
+	 set -o pipefail; $(BIN)/jupyter-book build . --warningiserror --keep-going 2>&1 | tee _build/book_build.log; \
+	 echo "$$h" > _build/.sources
 
 test: setup browser book
 	$(BIN)/python -m pytest -n 2 --dist loadfile
