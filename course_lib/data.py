@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from course_lib.core.validate import check_number
+from course_lib.core.validate import check_number, numpy_generator
 
 __all__ = [
     "load_digits", "load_bundled", "make_spirals", "make_moons", "make_circles",
@@ -24,13 +24,6 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------- helpers
-def _as_generator(generator) -> np.random.Generator:
-    if generator is None:
-        return np.random.default_rng()
-    if not isinstance(generator, np.random.Generator):
-        raise TypeError("generator must be a numpy.random.Generator or None, "
-                        f"got {type(generator).__name__}")
-    return generator
 
 
 def _sklearn_seed(rng: np.random.Generator) -> int:
@@ -142,7 +135,7 @@ def make_spirals(n_samples: int, n_classes: int = 3, noise: float = 0.2, generat
     check_number("n_samples", n_samples, low=1, integer=True)
     check_number("n_classes", n_classes, low=1, integer=True)
     check_number("noise", noise, low=0.0)
-    rng = _as_generator(generator)
+    rng = numpy_generator(generator)
     counts = [n_samples // n_classes + (k < n_samples % n_classes) for k in range(n_classes)]
     X, y = [], []
     for k, n_k in enumerate(counts):
@@ -167,7 +160,7 @@ def make_moons(n_samples: int, noise: float = 0.1, generator=None):
 
     check_number("n_samples", n_samples, low=2, integer=True)
     check_number("noise", noise, low=0.0)
-    rng = _as_generator(generator)
+    rng = numpy_generator(generator)
     X, y = _moons(n_samples=n_samples, noise=noise, random_state=_sklearn_seed(rng))
     return X.astype(np.float64), y.astype(np.int64)
 
@@ -187,7 +180,7 @@ def make_circles(n_samples: int, noise: float = 0.1, factor: float = 0.5, genera
     check_number("n_samples", n_samples, low=2, integer=True)
     check_number("noise", noise, low=0.0)
     check_number("factor", factor, low=0.0, high=1.0, low_open=True, high_open=True)
-    rng = _as_generator(generator)
+    rng = numpy_generator(generator)
     X, y = _circles(n_samples=n_samples, noise=noise, factor=factor,
                     random_state=_sklearn_seed(rng))
     return X.astype(np.float64), y.astype(np.int64)
@@ -209,7 +202,7 @@ def make_regression_1d(n_samples: int, noise: float = 0.1, generator=None,
     check_number("high", high)
     if not high > low:
         raise ValueError(f"high must be > low, got low={low!r}, high={high!r}")
-    rng = _as_generator(generator)
+    rng = numpy_generator(generator)
     x = np.sort(rng.uniform(low, high, size=n_samples))
     y = np.sin(x) + noise * rng.standard_normal(n_samples)
     return x[:, None], y[:, None]
@@ -247,7 +240,7 @@ def train_val_test_split(X, y, val_fraction: float = 0.15, test_fraction: float 
     if val_fraction + test_fraction >= 1.0:
         raise ValueError("val_fraction + test_fraction must be < 1, got "
                          f"{val_fraction} + {test_fraction}")
-    rng = _as_generator(generator)
+    rng = numpy_generator(generator)
 
     def cut(index):
         index = rng.permutation(index)
@@ -361,7 +354,7 @@ def minibatches(X, y, batch_size: int, generator=None, shuffle: bool = True,
                             f"got {type(generator).__name__}")
         order = torch.randperm(n, generator=generator, device=X.device)
     else:
-        order = _as_generator(generator).permutation(n)
+        order = numpy_generator(generator).permutation(n)
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):
         end = min(start + batch_size, n)

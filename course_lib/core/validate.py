@@ -75,3 +75,27 @@ def check_betas(name: str, betas):
     for i, b in enumerate(betas):
         check_number(f"{name}[{i}]", b, low=0.0, high=1.0, high_open=True)
     return tuple(betas)
+
+
+def numpy_generator(generator, name: str = "generator"):
+    """The ``numpy.random.Generator`` to draw from: ``generator`` itself, or a fresh one
+    (new entropy, no global seed) for ``None``."""
+    import numpy as np
+
+    if generator is None:
+        return np.random.default_rng()
+    if not isinstance(generator, np.random.Generator):
+        raise TypeError(f"{name} must be a numpy.random.Generator or None, "
+                        f"got {type(generator).__name__}")
+    return generator
+
+
+def torch_generator(generator, name: str = "generator"):
+    """Check that ``generator`` is a ``torch.Generator`` or ``None`` (torch's default
+    generator, as ``torch.nn.init`` uses); return it."""
+    import torch
+
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"{name} must be a torch.Generator or None, "
+                        f"got {type(generator).__name__}")
+    return generator

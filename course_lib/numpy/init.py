@@ -13,7 +13,7 @@ import numpy as np
 
 from course_lib.core import init_math
 from course_lib.core.init_math import calculate_fan_in_and_fan_out, calculate_gain
-from course_lib.core.validate import check_number
+from course_lib.core.validate import check_number, numpy_generator
 
 __all__ = ["calculate_gain", "calculate_fan_in_and_fan_out", "constant_", "zeros_", "ones_",
            "uniform_", "normal_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_",
@@ -27,15 +27,6 @@ def _check_array(tensor):
     if not np.issubdtype(tensor.dtype, np.floating):
         raise TypeError(f"tensor must have a floating dtype, got {tensor.dtype}")
     return tensor
-
-
-def _rng(generator):
-    if generator is None:
-        return np.random.default_rng()
-    if not isinstance(generator, np.random.Generator):
-        raise TypeError("generator must be a numpy.random.Generator or None, got "
-                        f"{type(generator).__name__}")
-    return generator
 
 
 def constant_(tensor, val):
@@ -70,7 +61,7 @@ def uniform_(tensor, a=0.0, b=1.0, generator=None):
     check_number("a", a)
     check_number("b", b, low=a)
     # Draw in float64 and round once into the array's dtype.
-    tensor[...] = _rng(generator).uniform(a, b, size=tensor.shape)
+    tensor[...] = numpy_generator(generator).uniform(a, b, size=tensor.shape)
     return tensor
 
 
@@ -80,7 +71,7 @@ def normal_(tensor, mean=0.0, std=1.0, generator=None):
     _check_array(tensor)
     check_number("mean", mean)
     check_number("std", std, low=0.0)
-    tensor[...] = _rng(generator).normal(mean, std, size=tensor.shape)
+    tensor[...] = numpy_generator(generator).normal(mean, std, size=tensor.shape)
     return tensor
 
 

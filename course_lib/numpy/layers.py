@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from course_lib.core.validate import (check_choice, check_number, check_probability)
+from course_lib.core.validate import check_choice, check_number, check_probability, numpy_generator
 from course_lib.numpy import activations as F
 from course_lib.numpy import init
 from course_lib.numpy.module import Module
@@ -27,15 +27,6 @@ def _as_input(x, name="x"):
     if not np.issubdtype(x.dtype, np.floating):
         raise TypeError(f"{name} must be a floating-point array, got dtype {x.dtype}")
     return x
-
-
-def _rng(generator):
-    if generator is None:
-        return np.random.default_rng()
-    if not isinstance(generator, np.random.Generator):
-        raise TypeError("generator must be a numpy.random.Generator or None, got "
-                        f"{type(generator).__name__}")
-    return generator
 
 
 def _check_cached(module, attr):
@@ -83,7 +74,7 @@ class Linear(Module):
 
     def reset_parameters(self, generator=None):
         """Draw torch's default initial weights (see the class docstring)."""
-        rng = _rng(generator)
+        rng = numpy_generator(generator)
         init.kaiming_uniform_(self.weight.data, a=math.sqrt(5), generator=rng)
         if self.bias is not None:
             fan_in, _ = init.calculate_fan_in_and_fan_out(self.weight.shape)
@@ -135,7 +126,7 @@ class Dropout(Module):
     def __init__(self, p=0.5, generator=None):
         super().__init__()
         self.p = check_probability("p", p)
-        self.generator = _rng(generator)
+        self.generator = numpy_generator(generator)
         self._scale = None
 
     def forward(self, x):
@@ -175,7 +166,7 @@ class AlphaDropout(Module):
     def __init__(self, p=0.5, generator=None):
         super().__init__()
         self.p = check_probability("p", p)
-        self.generator = _rng(generator)
+        self.generator = numpy_generator(generator)
         self._scale = None
 
     def forward(self, x):
@@ -564,7 +555,7 @@ def mlp(sizes, activation="relu", batch_norm=False, dropout=0.0, generator=None,
         check_number(f"sizes[{i}]", s, low=1, integer=True)
     check_choice("activation", activation, tuple(ACTIVATIONS))
     check_probability("dropout", dropout)
-    rng = _rng(generator)
+    rng = numpy_generator(generator)
     layers = []
     for d_in, d_out in zip(sizes[:-2], sizes[1:-1]):
         layers.append(Linear(d_in, d_out, generator=rng, dtype=dtype))

@@ -16,7 +16,7 @@ import torch
 
 from course_lib.core import init_math
 from course_lib.core.init_math import calculate_fan_in_and_fan_out, calculate_gain
-from course_lib.core.validate import check_number
+from course_lib.core.validate import check_number, torch_generator
 
 __all__ = ["calculate_gain", "calculate_fan_in_and_fan_out", "constant_", "zeros_", "ones_",
            "uniform_", "normal_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_",
@@ -30,13 +30,6 @@ def _check_tensor(tensor):
     return tensor
 
 
-def _check_generator(generator):
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError("generator must be a torch.Generator or None, got "
-                        f"{type(generator).__name__}")
-    return generator
-
-
 def _same_device(generator, tensor):
     return generator is None or generator.device.type == tensor.device.type
 
@@ -45,7 +38,7 @@ def _same_device(generator, tensor):
 def _draw(tensor, method, p1, p2, generator):
     """``tensor.<method>_(p1, p2, generator=generator)``, drawing on the generator's device
     when it differs from the tensor's."""
-    _check_generator(generator)
+    torch_generator(generator)
     if _same_device(generator, tensor):
         return getattr(tensor, method)(p1, p2, generator=generator)
     draw = torch.empty(tensor.shape, dtype=tensor.dtype, device=generator.device)

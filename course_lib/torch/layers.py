@@ -13,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-from course_lib.core.validate import check_choice, check_number, check_probability
+from course_lib.core.validate import check_choice, check_number, check_probability, torch_generator
 from course_lib.torch import activations as F
 from course_lib.torch import init
 from course_lib.torch.device import default_device
@@ -29,13 +29,6 @@ Parameter = nn.Parameter
 def _factory(device, dtype):
     return {"device": default_device() if device is None else torch.device(device),
             "dtype": torch.get_default_dtype() if dtype is None else dtype}
-
-
-def _check_generator(generator):
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError("generator must be a torch.Generator or None, got "
-                        f"{type(generator).__name__}")
-    return generator
 
 
 def _check_input(x, name="x"):
@@ -70,7 +63,7 @@ class Linear(nn.Module):
 
     def reset_parameters(self, generator=None):
         """Draw torch's default initial weights (see the class docstring)."""
-        _check_generator(generator)
+        torch_generator(generator)
         init.kaiming_uniform_(self.weight, a=math.sqrt(5), generator=generator)
         if self.bias is not None:
             fan_in, _ = init.calculate_fan_in_and_fan_out(self.weight.shape)
@@ -103,7 +96,7 @@ class Dropout(nn.Module):
     def __init__(self, p=0.5, generator=None):
         super().__init__()
         self.p = check_probability("p", p)
-        self.generator = _check_generator(generator)
+        self.generator = torch_generator(generator)
 
     def _mask(self, x):
         g = self.generator
@@ -403,7 +396,7 @@ def mlp(sizes, activation="relu", batch_norm=False, dropout=0.0, generator=None,
         check_number(f"sizes[{i}]", s, low=1, integer=True)
     check_choice("activation", activation, tuple(ACTIVATIONS))
     check_probability("dropout", dropout)
-    _check_generator(generator)
+    torch_generator(generator)
     kw = {"device": device, "dtype": dtype}
     layers = []
     for d_in, d_out in zip(sizes[:-2], sizes[1:-1]):
