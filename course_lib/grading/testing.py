@@ -21,6 +21,7 @@ The same test cell runs in two places (see CONTRIBUTING.md, "Writing exercise te
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
 import textwrap
 import types
@@ -158,6 +159,24 @@ def _qualified(obj):
     return names
 
 
+def _written_name(obj, forbidden):
+    """The forbidden entry that names ``obj`` itself (``torch.optim.Adam`` rather than
+    its home ``torch.optim.adam.Adam``), for the message; ``None`` if none does."""
+    for dotted in forbidden:
+        parts = dotted.split(".")
+        for cut in range(len(parts), 0, -1):
+            try:
+                target = importlib.import_module(".".join(parts[:cut]))
+            except Exception:  # not a module (or one that fails to import): go shorter
+                continue
+            for attr in parts[cut:]:
+                target = getattr(target, attr, None)
+            if target is obj:
+                return dotted
+            break
+    return None
+
+
 def _is_student_code(obj, home):
     """A function or class the student wrote: defined in the notebook's namespace (the
     same module as the function under test), not imported from a library."""
@@ -213,7 +232,8 @@ def _resolve(parts, namespace):
 def delegations(func, forbidden):
     """The forbidden names that ``func`` uses, directly or through other student code.
 
-    Reads the source of ``func`` (a function or a class), collects every name and
+    Reads the source of ``func`` (for a class: its bases and the source of its methods,
+    since a notebook's class has no readable source of its own), collects every name and
     attribute chain it uses (``torch.nn.init.xavier_uniform_``, an alias ``init.xavier_
     uniform_`` after ``from torch.nn import init``, a global ``f = torch.dropout``, the
     base classes of a class), resolves each through the function's globals and its own
@@ -278,7 +298,7 @@ def delegations(func, forbidden):
         for base in cls.__mro__[1:]:
             hit = next((n for n in _qualified(base) if _matches(n, forbidden)), None)
             if hit:
-                found.append((label, hit))
+                found.append((label, _written_name(base, forbidden) or hit))
         for name, member in vars(cls).items():
             if isinstance(member, (staticmethod, classmethod)):
                 member = member.__func__

@@ -1,0 +1,90 @@
+"""Known answers to the adam exercise and the test cells each must lose."""
+
+CASES = [
+    dict(student="no-bias-correction", why="m and v used without dividing by 1 - beta^t",
+         edits={"adam-step": [("m_hat = exp_avg / (1 - beta1 ** t)", "m_hat = exp_avg"),
+                              ("v_hat = exp_avg_sq / (1 - beta2 ** t)", "v_hat = exp_avg_sq")]},
+         fails={"test-adam-step", "test-adam-l2", "test-adamw"}),
+    dict(student="eps-inside-sqrt", why="sqrt(v_hat + eps) instead of sqrt(v_hat) + eps",
+         edits={"adam-step": [("np.sqrt(v_hat) + eps", "np.sqrt(v_hat + eps)")]},
+         fails={"test-adam-step", "test-adam-l2", "test-adamw"}),
+    dict(student="l2-applied-decoupled", why="weight decay applied the AdamW way when L2 was asked",
+         edits={"adam-step": [("            grad = grad + weight_decay * param",
+                               "            param *= 1 - lr * weight_decay")]},
+         fails={"test-adam-l2"}),
+    dict(student="decoupled-applied-as-l2", why="L2 weight decay when AdamW's was asked",
+         edits={"adam-step": [("            param *= 1 - lr * weight_decay",
+                               "            grad = grad + weight_decay * param")]},
+         fails={"test-adamw"}),
+    dict(student="state-bias-corrected", why="stores the bias-corrected averages in the state",
+         edits={"adam-step": [("    param -= lr * m_hat / (np.sqrt(v_hat) + eps)",
+                               "    param -= lr * m_hat / (np.sqrt(v_hat) + eps)\n"
+                               "    state[\"exp_avg\"], state[\"exp_avg_sq\"] = m_hat, v_hat")]},
+         fails={"test-adam-step", "test-adam-state", "test-adam-l2", "test-adamw"}),
+    dict(student="class-ignores-groups", why="the class uses the default lr for every group",
+         edits={"adam-class": [('lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]',
+                                'lr, (beta1, beta2), eps = self.defaults["lr"], group["betas"], group["eps"]')]},
+         fails={"test-adam-class-groups"}),
+    dict(student="class-no-none-skip", why="the class does not skip parameters without a gradient",
+         edits={"adam-class": [("                if p.grad is None:\n                    continue\n", "")]},
+         fails={"test-adam-class", "test-adam-class-groups"}),
+    dict(student="class-subclasses-torch", why="the class is torch.optim.Adam under another name",
+         answers={"adam-class": '''
+class Adam(torch.optim.Adam):
+    pass
+'''},
+         fails={"test-adam-class", "test-adam-class-groups"}, message="torch.optim.Adam"),
+    dict(student="step-delegates-course-lib", why="adam_step calls course_lib's optimizer",
+         answers={"adam-step": '''
+import torch
+from course_lib.torch import optim as lib_optim
+
+
+def adam_step(param, grad, state, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+              decoupled_weight_decay=False):
+    tensor = torch.from_numpy(param)
+    if "optimizer" not in state:
+        kind = lib_optim.AdamW if decoupled_weight_decay else lib_optim.Adam
+        state["optimizer"] = kind([tensor], lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+    tensor.grad = torch.from_numpy(grad)
+    state["optimizer"].step()
+'''},
+         fails={"test-adam-step", "test-adam-state", "test-adam-l2", "test-adamw"},
+         message="course_lib.torch.optim"),
+    dict(student="other-valid-formulas", why="another order of operations; the class calls "
+         "adam_step on NumPy views: full marks",
+         answers={"adam-step": '''
+def adam_step(param, grad, state, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+              decoupled_weight_decay=False):
+    b1, b2 = betas
+    t = state.get("step", 0) + 1
+    m = state.get("exp_avg", np.zeros_like(param))
+    v = state.get("exp_avg_sq", np.zeros_like(param))
+    if decoupled_weight_decay:
+        param -= lr * weight_decay * param
+    elif weight_decay:
+        grad = grad + weight_decay * param
+    m += (1 - b1) * (grad - m)
+    v[...] = b2 * v + (1 - b2) * grad ** 2
+    step_size = lr / (1 - b1 ** t)
+    param -= step_size * m / (np.sqrt(v) / np.sqrt(1 - b2 ** t) + eps)
+    state.update(step=t, exp_avg=m, exp_avg_sq=v)
+''', "adam-class": '''
+class Adam(torch.optim.Optimizer):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 decoupled_weight_decay=False):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      decoupled_weight_decay=decoupled_weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = closure() if closure is not None else None
+        for group in self.param_groups:
+            options = {k: v for k, v in group.items() if k != "params"}
+            for p in group["params"]:
+                if p.grad is not None:
+                    adam_step(p.detach().numpy(), p.grad.numpy(), self.state[p], **options)
+        return loss
+'''},
+         fails=set()),
+]

@@ -1,0 +1,78 @@
+"""Known answers to the batchnorm exercise and the test cells each must lose."""
+
+GRAPH_BACKWARD = '''
+def batchnorm_backward(dout, cache):
+    """Backward through the computational graph, one node at a time."""
+    x_hat, gamma, std = cache
+    n = dout.shape[0]
+    dbeta = np.sum(dout, axis=0)
+    dgamma = np.sum(dout * x_hat, axis=0)
+    dx_hat = dout * gamma
+    centered = x_hat * std                       # x - mean
+    inv_std = 1.0 / std
+    dinv_std = np.sum(dx_hat * centered, axis=0)
+    dcentered = dx_hat * inv_std
+    dstd = -dinv_std / std ** 2
+    dvar = dstd / (2.0 * std)                    # std = sqrt(var + eps)
+    dcentered += 2.0 * centered * dvar / n       # var = mean(centered ** 2)
+    dmean = -np.sum(dcentered, axis=0)
+    dx = dcentered + dmean / n
+    return dx, dgamma, dbeta
+'''
+
+CASES = [
+    dict(student="normalizes-unbiased", why="normalizes with the unbiased batch variance",
+         edits={"batchnorm-forward": [("var = x.var(axis=0)  ", "var = x.var(axis=0, ddof=1)  "),
+                                      ("momentum * var * n / (n - 1)", "momentum * var")]},
+         fails={"test-bn-forward", "test-bn-backward-dx", "test-bn-backward-params"}),
+    dict(student="eval-uses-batch-stats", why="evaluation normalizes with the batch statistics",
+         edits={"batchnorm-forward": [("    if not training:\n", "    if False:\n")]},
+         fails={"test-bn-eval"}),
+    dict(student="running-var-biased", why="running_var updated with the biased variance",
+         edits={"batchnorm-forward": [("momentum * var * n / (n - 1)", "momentum * var")]},
+         fails={"test-bn-running-stats"}),
+    dict(student="running-not-in-place", why="running statistics rebound, not updated in place",
+         edits={"batchnorm-forward": [
+             ("    running_mean *= 1 - momentum\n    running_mean += momentum * mean\n"
+              "    running_var *= 1 - momentum\n    running_var += momentum * var * n / (n - 1)",
+              "    running_mean = (1 - momentum) * running_mean + momentum * mean\n"
+              "    running_var = (1 - momentum) * running_var + momentum * var * n / (n - 1)")]},
+         fails={"test-bn-running-stats"}),
+    dict(student="momentum-reversed", why="momentum weights the old running value",
+         edits={"batchnorm-forward": [
+             ("    running_mean *= 1 - momentum\n    running_mean += momentum * mean\n"
+              "    running_var *= 1 - momentum\n    running_var += momentum * var * n / (n - 1)",
+              "    running_mean *= momentum\n    running_mean += (1 - momentum) * mean\n"
+              "    running_var *= momentum\n    running_var += (1 - momentum) * var * n / (n - 1)")]},
+         fails={"test-bn-running-stats"}),
+    dict(student="missing-dgamma-dbeta", why="backward returns zeros for dgamma and dbeta",
+         edits={"batchnorm-forward": [("    return dx, dgamma, dbeta",
+                                       "    return dx, np.zeros_like(gamma), np.zeros_like(gamma)")]},
+         fails={"test-bn-backward-params"}),
+    dict(student="no-batch-of-one-check", why="a training batch of one gives NaN, no error",
+         edits={"batchnorm-forward": [("    if n < 2:\n        raise ValueError(", "    if False:\n        raise ValueError(")]},
+         fails={"test-bn-edges"}),
+    dict(student="delegates-torch", why="batchnorm_forward calls torch.nn.functional.batch_norm",
+         answers={"batchnorm-forward": '''
+import torch
+
+
+def batchnorm_forward(x, gamma, beta, running_mean, running_var, momentum=0.1, eps=1e-5,
+                      training=True):
+    rm, rv = torch.from_numpy(running_mean), torch.from_numpy(running_var)  # share memory
+    out = torch.nn.functional.batch_norm(torch.tensor(x), rm, rv, torch.tensor(gamma),
+                                         torch.tensor(beta), training, momentum, eps)
+    mean = x.mean(axis=0) if training else running_mean
+    var = x.var(axis=0) if training else running_var
+    std = np.sqrt(var + eps)
+    return out.numpy(), ((x - mean) / std, gamma, std)
+''' + GRAPH_BACKWARD.replace("Backward through", "Backward (own work) through")},
+         # the backward cells run on the forward's cache, so they check it too
+         fails={"test-bn-forward", "test-bn-running-stats", "test-bn-eval", "test-bn-edges",
+                "test-bn-backward-dx", "test-bn-backward-params"},
+         message="torch.nn.functional.batch_norm"),
+    dict(student="graph-backward", why="backward through the graph instead of the compact formula",
+         edits={"batchnorm-forward": [("def batchnorm_backward(dout, cache):", "def _unused(dout, cache):")]},
+         append={"batchnorm-forward": GRAPH_BACKWARD},
+         fails=set()),
+]

@@ -1,0 +1,83 @@
+"""Known answers to the dropout exercise and the test cells each must lose."""
+
+CASES = [
+    dict(student="not-inverted", why="kept entries not scaled by 1 / (1 - p)",
+         edits={"dropout": [("return x * mask / (1.0 - p), mask", "return x * mask, mask")]},
+         fails={"test-dropout-scaling"}),
+    dict(student="scaled-at-eval", why="evaluation multiplies by (1 - p)",
+         edits={"dropout": [("        return x, None", "        return x * (1 - p), None")]},
+         fails={"test-dropout-eval"}),
+    dict(student="active-in-eval", why="drops entries in evaluation mode too",
+         edits={"dropout": [("    if not training:\n        return x, None\n", "")]},
+         fails={"test-dropout-eval"}),
+    dict(student="p-is-keep-probability", why="p used as the probability to keep",
+         answers={"dropout": '''
+def dropout_forward(x, p=0.5, training=True, generator=None):
+    if not training:
+        return x, None
+    mask = generator.random(x.shape) < p
+    return x * mask / p, mask
+
+
+def dropout_backward(dout, mask, p):
+    if mask is None:
+        return dout
+    return dout * mask / p
+'''},
+         fails={"test-dropout-keep-rate", "test-dropout-edges"}),
+    dict(student="backward-unscaled", why="backward forgets the 1 / (1 - p)",
+         edits={"dropout": [("    return dout * mask / (1.0 - p)", "    return dout * mask")]},
+         fails={"test-dropout-backward"}),
+    dict(student="global-rng", why="the mask comes from np.random, not from generator",
+         edits={"dropout": [("mask = generator.random(x.shape) >= p",
+                                     "mask = np.random.random(x.shape) >= p")]},
+         fails={"test-dropout-keep-rate"}),
+    dict(student="no-validation", why="accepts p outside [0, 1]",
+         edits={"dropout": [("    if not 0.0 <= p <= 1.0:\n"
+                                     "        raise ValueError(f\"p must be a probability in [0, 1], got {p!r}\")\n", "")]},
+         fails={"test-dropout-edges"}),
+    dict(student="delegates-torch", why="dropout_forward calls torch.nn.functional.dropout",
+         answers={"dropout": '''
+import torch
+
+
+def dropout_forward(x, p=0.5, training=True, generator=None):
+    if not training:
+        return x, None
+    if not 0 <= p <= 1:
+        raise ValueError("p must be in [0, 1]")
+    out = torch.nn.functional.dropout(torch.ones(x.shape, dtype=torch.float64), p, True).numpy()
+    mask = out != 0
+    return x * out, mask
+
+
+def dropout_backward(dout, mask, p):
+    if mask is None:
+        return dout
+    if p == 1:
+        return np.zeros_like(dout)
+    return dout * mask / (1 - p)
+'''},
+         fails={"test-dropout-keep-rate", "test-dropout-scaling", "test-dropout-eval",
+                "test-dropout-edges"}, message="torch.nn.functional.dropout"),
+    dict(student="other-valid-formulas", why="np.where and a strict comparison: full marks",
+         answers={"dropout": '''
+def dropout_forward(x, p=0.5, training=True, generator=None):
+    if p < 0 or p > 1:
+        raise ValueError(f"p={p} is not a probability")
+    if not training:
+        return x, None
+    rng = np.random.default_rng() if generator is None else generator
+    keep = rng.uniform(size=np.shape(x)) < 1 - p
+    scale = 0.0 if p == 1 else 1 / (1 - p)
+    return np.where(keep, x * scale, 0.0), keep
+
+
+def dropout_backward(dout, mask, p):
+    if mask is None:
+        return dout
+    scale = 0.0 if p == 1 else 1 / (1 - p)
+    return np.where(mask, dout * scale, 0.0)
+'''},
+         fails=set()),
+]
