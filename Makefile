@@ -41,7 +41,7 @@ test: setup browser book
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 test-fast: setup
-	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not book and not browser"
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not book and not browser and not slow"
 
 bench: setup
 	$(BIN)/python -m benchmarks
