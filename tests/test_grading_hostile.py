@@ -256,7 +256,7 @@ def test_infinite_loop_inside_the_tested_function(worker, course, tmp_path, then
 
 
 def test_memory_bomb(worker, course, tmp_path, then_correct):
-    bomb = "hoard = []\nwhile True:\n    hoard.append(bytearray(50 * 2**20))"
+    bomb = "hoard = []\nwhile True:\n    hoard.append(bytearray(200 * 2**20))"
     result = grade(worker, course, tmp_path, with_double(bomb))
     assert_costs_double_only(result, "memory limit (1024 MB) hit in cell 3 (answer 'double')")
 
