@@ -1,0 +1,251 @@
+"""The student's feedback: the autograded notebook and its HTML page, without hidden tests.
+
+The engine already replaces hidden tests by a placeholder in
+``NotebookResult.feedback_notebook``; this module does not rely on it.  Each test cell is
+rebuilt from the instructor's source with every ``### BEGIN HIDDEN TESTS`` ...
+``### END HIDDEN TESTS`` region cut out (as nbgrader's ``ClearHiddenTests`` does), its
+output is the pass/fail message, and any other output that shows a line of a hidden test is
+withheld.  The rendered HTML is searched once more for every hidden line; if one is still
+there, the page falls back to the score table alone.
+"""
+from __future__ import annotations
+
+import ast
+import copy
+import html
+import json
+import re
+
+BEGIN_HIDDEN = "BEGIN HIDDEN TESTS"
+END_HIDDEN = "END HIDDEN TESTS"
+PLACEHOLDER = "# (hidden tests: they run when your notebook is graded)"
+WITHHELD = "[output withheld: it showed part of a hidden test]\n"
+_MIN_SECRET_CHARS = 6  # shorter lines (")", "pass") say nothing about a test
+
+
+def _is_message_line(line: str) -> bool:
+    """Whether a line is only a string (a ``hint=...`` continuation line, say).
+
+    Such a line is a failure message, written to be shown to the student.
+    """
+    text = re.sub(r"^\w+\s*=\s*", "", line.strip()).rstrip(",) \t")
+    try:
+        node = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return False
+    return isinstance(node, ast.JoinedStr) or (isinstance(node, ast.Constant) and isinstance(node.value, str))
+
+
+def _source(cell) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def _nbgrader(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+
+
+def is_test_cell(cell) -> bool:
+    meta = _nbgrader(cell)
+    return bool(meta.get("grade")) and not meta.get("solution") and cell.get("cell_type") == "code"
+
+
+def split_hidden(source: str) -> tuple[str, list[str]]:
+    """``source`` with hidden regions replaced by the placeholder, and the hidden lines."""
+    visible, hidden, inside = [], [], False
+    for line in source.split("\n"):
+        if BEGIN_HIDDEN in line:
+            inside = True
+            indent = line[: len(line) - len(line.lstrip())]
+            visible.append(indent + PLACEHOLDER)
+        elif END_HIDDEN in line:
+            inside = False
+        elif inside:
+            hidden.append(line)
+        else:
+            visible.append(line)
+    return "\n".join(visible), hidden
+
+
+def secret_lines(source_nb: dict, submission_nb: dict | None = None) -> set[str]:
+    """Lines of hidden tests that the student cannot already see.
+
+    A hidden line that also appears outside the hidden regions (in the released notebook)
+    or in the student's own submission is not a secret, so it does not trigger withholding.
+    """
+    hidden, visible = set(), set()
+    for cell in source_nb.get("cells", []):
+        shown, lines = split_hidden(_source(cell))
+        hidden.update(line.strip() for line in lines)
+        visible.update(line.strip() for line in shown.split("\n"))
+    for cell in (submission_nb or {}).get("cells", []) if isinstance(submission_nb, dict) else []:
+        if isinstance(cell, dict):
+            visible.update(line.strip() for line in _source(cell).split("\n"))
+    return {line for line in hidden - visible
+            if len(line) >= _MIN_SECRET_CHARS and not _is_message_line(line)}
+
+
+def _leaks(text: str, secrets: set[str]) -> bool:
+    return any(secret in text for secret in secrets)
+
+
+def _stream(text: str) -> dict:
+    return {"output_type": "stream", "name": "stdout", "text": text}
+
+
+def _output_text(output: dict) -> str:
+    parts = [output.get("text", ""), output.get("evalue", ""), *output.get("traceback", [])]
+    for value in (output.get("data") or {}).values():
+        parts.append(value if isinstance(value, str) else "".join(value) if isinstance(value, list) else "")
+    return "\n".join(p if isinstance(p, str) else "".join(p) for p in parts)
+
+
+def _escape(text: str) -> str:
+    """Text from the student's run, made inert in a Markdown table (no HTML, no markup)."""
+    text = html.escape(str(text)).replace("\n", " ")
+    return re.sub(r"([\\`*_{}\[\]|#+!~])", r"\\\1", text)
+
+
+# Student outputs keep only inert kinds: a student's HTML or JavaScript must not run in the
+# page an instructor opens (nbconvert's sanitize_html is a second guard).
+_SAFE_MIME = ("text/plain", "image/png", "image/jpeg")
+
+
+def _safe_output(output: dict) -> dict:
+    if output.get("output_type") in ("display_data", "execute_result"):
+        output = dict(output)
+        output["data"] = {k: v for k, v in (output.get("data") or {}).items() if k in _SAFE_MIME}
+    return output
+
+
+def _score_table(result, secrets: set[str]) -> str:
+    rows = ["| test | points | result |", "| --- | --- | --- |"]
+    for cell in result.cells:
+        message = WITHHELD.strip() if _leaks(cell.message, secrets) else cell.message
+        message = _escape(message)
+        rows.append(f"| `{cell.grade_id}` | {cell.points:g} / {cell.max_points:g} | "
+                    f"{cell.status}{': ' + message if message and cell.status != 'passed' else ''} |")
+    lines = [f"# Feedback: {_escape(result.assignment)}", "",
+             f"**Student:** {_escape(result.student)} &nbsp; "
+             f"**Score: {result.score:g} / {result.max_score:g}**", ""]
+    if result.problems:
+        lines += ["**Problems while running your notebook:**", ""]
+        lines += [f"- {_escape(WITHHELD.strip() if _leaks(problem, secrets) else problem)}"
+                  for problem in result.problems] + [""]
+    return "\n".join(lines + rows)
+
+
+def feedback_notebook(result, source_nb: dict, secrets: set[str]) -> dict:
+    """The notebook the student gets back (nbformat 4 dict), with no hidden test in it."""
+    base = result.feedback_notebook if isinstance(result.feedback_notebook, dict) else {}
+    nb = {
+        "nbformat": 4, "nbformat_minor": 5,
+        "metadata": copy.deepcopy(source_nb.get("metadata", {})),
+        "cells": [],
+    }
+    results = {cell.grade_id: cell for cell in result.cells}
+    instructor_text = {_source(c) for c in source_nb.get("cells", [])}
+    source_tests = {_nbgrader(c).get("grade_id"): c for c in source_nb.get("cells", []) if is_test_cell(c)}
+    cells = base.get("cells") if isinstance(base.get("cells"), list) else source_nb.get("cells", [])
+    nb["cells"].append({"cell_type": "markdown", "id": "score-table", "metadata": {}, "source": _score_table(result, secrets)})
+    for original in cells:
+        if not isinstance(original, dict):
+            continue
+        cell = copy.deepcopy(original)
+        cell["id"] = f"cell-{len(nb['cells'])}"
+        grade_id = _nbgrader(cell).get("grade_id")
+        if grade_id in source_tests or is_test_cell(cell):
+            source_cell = source_tests.get(grade_id)
+            cell["source"] = split_hidden(_source(source_cell))[0] if source_cell else PLACEHOLDER
+            outcome = results.get(grade_id)
+            text = (f"{outcome.status}: {outcome.points:g} / {outcome.max_points:g}"
+                    + (f"\n{outcome.message}" if outcome.message else "") + "\n") if outcome else "not graded\n"
+            cell["outputs"] = [_stream(WITHHELD if _leaks(text, secrets) else text)]
+            cell["execution_count"] = None
+        elif cell.get("cell_type") == "code":
+            if _leaks(_source(cell), secrets):
+                cell["source"] = "# [source withheld: it contained part of a hidden test]"
+            outputs = []
+            for output in cell.get("outputs", []) or []:
+                outputs.append(_stream(WITHHELD) if _leaks(_output_text(output), secrets) else _safe_output(output))
+            cell["outputs"] = outputs
+            cell.setdefault("execution_count", None)
+        else:
+            cell.pop("outputs", None)
+            cell.pop("execution_count", None)
+            if _leaks(_source(cell), secrets):
+                cell["source"] = "[withheld: it contained part of a hidden test]"
+            elif _source(cell) not in instructor_text:
+                # a student's written answer: shown as text, its HTML does not run
+                cell["source"] = html.escape(_source(cell))
+        cell.setdefault("metadata", {})
+        nb["cells"].append(cell)
+    return nb
+
+
+def _minimal_page(result) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(c.grade_id)}</td><td>{c.points:g} / {c.max_points:g}</td>"
+        f"<td>{html.escape(c.status)}</td></tr>" for c in result.cells)
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Feedback "
+            f"{html.escape(result.assignment)}</title></head><body><h1>Feedback: "
+            f"{html.escape(result.assignment)}</h1><p>Score: {result.score:g} / {result.max_score:g}</p>"
+            f"<table><tr><th>test</th><th>points</th><th>result</th></tr>{rows}</table></body></html>")
+
+
+_exporter = None
+
+
+def render_html(nb: dict) -> str:
+    """HTML of a notebook with nbconvert's ``HTMLExporter`` (JupyterLab template)."""
+    global _exporter
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    if _exporter is None:
+        _exporter = HTMLExporter(template_name="lab", sanitize_html=True)
+    # reads() also joins the line lists of notebooks as stored on disk
+    body, _ = _exporter.from_notebook_node(nbformat.reads(json.dumps(nb), as_version=4))
+    return body
+
+
+def html_leaks(page: str, secrets: set[str]) -> list[str]:
+    """Secret lines found in an HTML page (raw or HTML-escaped, tags stripped or not)."""
+    plain = html.unescape(re.sub(r"<[^>]+>", "", page))
+    return sorted(s for s in secrets if s in page or html.escape(s) in page or s in plain)
+
+
+def build(result, source_nb: dict, submission_nb: dict | None) -> tuple[dict, str, list[str]]:
+    """The autograded notebook and the feedback page of one graded submission.
+
+    Parameters
+    ----------
+    result : engine.NotebookResult
+        The engine's result (its ``feedback_notebook`` is not trusted to be clean).
+    source_nb : dict
+        The instructor's source notebook (nbformat 4 JSON), hidden tests included.
+    submission_nb : dict or None
+        The student's notebook, when readable: lines the student wrote are no secret.
+
+    Returns
+    -------
+    notebook : dict
+        nbformat 4 JSON, score table first, hidden test regions replaced by a placeholder.
+    page : str
+        The HTML page (nbconvert's ``HTMLExporter``, lab template), or the bare score table
+        if a hidden line still reached the HTML.
+    notes : list of str
+        What the instructor should know (such a fallback, a failed export).
+    """
+    secrets = secret_lines(source_nb, submission_nb)
+    nb = feedback_notebook(result, source_nb, secrets)
+    notes = []
+    try:
+        page = render_html(nb)
+    except Exception as error:  # a student's odd output must not stop the batch
+        page = _minimal_page(result)
+        notes.append(f"feedback page reduced to the score table: HTML export failed ({type(error).__name__})")
+    if html_leaks(page, secrets):
+        page = _minimal_page(result)
+        notes.append("feedback page reduced to the score table: hidden test text reached the HTML")
+    return nb, page, notes

@@ -1,0 +1,153 @@
+"""Run the engine on many submissions: in this process, in a process pool, or on Dask.
+
+Every worker process keeps one warm ``GradingWorker`` (numpy, torch and course_lib imported
+once; one sandboxed child forked per submission).  A task carries only paths and settings;
+it returns the engine's ``NotebookResult`` together with the rendered feedback, so the
+main process only writes files and the gradebook.  Results come back as they finish.
+
+Dask needs the course folder at the same path on every worker (a shared file system; a
+``LocalCluster`` trivially has it) and ``course_lib`` installed there.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import threading
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+
+@dataclass(frozen=True)
+class Task:
+    """One submission to grade (all fields picklable)."""
+
+    assignment: str
+    student: str
+    source_path: str
+    submission_path: str
+    submission_sha256: str
+    limits: object  # engine.Limits
+
+
+@dataclass
+class Outcome:
+    """What a worker sends back: the engine's result and the feedback, or a grader error."""
+
+    task: Task
+    result: object = None  # engine.NotebookResult
+    autograded: dict | None = None
+    html: str = ""
+    notes: tuple = ()
+    grader_error: str = ""  # the grader itself failed: nothing is recorded, a re-run retries
+
+
+def default_worker_factory():
+    from course_lib.grading.engine import GradingWorker
+
+    return GradingWorker()
+
+
+_worker = None
+_worker_lock = threading.Lock()
+_factory: Callable | None = None
+
+
+def _init_process(factory: Callable | None) -> None:
+    global _factory
+    _factory = factory
+
+
+def _get_worker():
+    """The process's warm GradingWorker, created on first use and closed at exit."""
+    global _worker
+    with _worker_lock:
+        if _worker is None:
+            from multiprocessing.util import Finalize
+
+            worker = (_factory or default_worker_factory)()
+            worker.__enter__()
+            _worker = worker
+            Finalize(None, close_worker, exitpriority=50)
+        return _worker
+
+
+def close_worker() -> None:
+    global _worker
+    with _worker_lock:
+        worker, _worker = _worker, None
+    if worker is not None:
+        worker.__exit__(None, None, None)
+
+
+def run_task(task: Task, factory: Callable | None = None) -> Outcome:
+    """Grade one submission with this process's worker and build its feedback."""
+    from course_lib.grading import feedback
+
+    if factory is not None and _factory is None:
+        _init_process(factory)
+    try:
+        worker = _get_worker()
+        result = worker.grade(task.source_path, task.submission_path, assignment=task.assignment,
+                              student=task.student, limits=task.limits)
+        source_nb = json.loads(Path(task.source_path).read_text(encoding="utf-8"))
+        try:
+            submission_nb = json.loads(Path(task.submission_path).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            submission_nb = None
+        autograded, page, notes = feedback.build(result, source_nb, submission_nb)
+        return Outcome(task, result, autograded, page, tuple(notes))
+    except Exception:
+        return Outcome(task, grader_error=traceback.format_exc(limit=8))
+
+
+def _outcome(future, task: Task) -> Outcome:
+    """The future's outcome, or a grader error when its worker process died."""
+    try:
+        return future.result()
+    except Exception as error:  # BrokenProcessPool, distributed's KilledWorker, ...
+        return Outcome(task, grader_error=f"worker failed: {type(error).__name__}: {error}")
+
+
+def run_serial(tasks: list[Task], factory: Callable | None = None) -> Iterator[Outcome]:
+    """Grade in this process, one after the other."""
+    _init_process(factory)
+    try:
+        for task in tasks:
+            yield run_task(task)
+    finally:
+        close_worker()
+
+
+def run_pool(tasks: list[Task], workers: int, factory: Callable | None = None) -> Iterator[Outcome]:
+    """Grade in ``workers`` processes (started with ``spawn``: no inherited threads or locks)."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                             initializer=_init_process, initargs=(factory,)) as pool:
+        futures = {pool.submit(run_task, task): task for task in tasks}
+        try:
+            for future in as_completed(futures):
+                yield _outcome(future, futures[future])
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+def run_dask(tasks: list[Task], scheduler: str, factory: Callable | None = None) -> Iterator[Outcome]:
+    """Grade on a Dask cluster: one task per submission, one GradingWorker per worker process."""
+    from distributed import Client, as_completed as dask_completed
+
+    with Client(scheduler) as client:
+        futures = [client.submit(run_task, task, factory, pure=False,
+                                 key=f"grade-{task.assignment}-{task.student}-{task.submission_sha256[:12]}")
+                   for task in tasks]
+        task_of = {future.key: task for future, task in zip(futures, tasks)}
+        try:
+            for future in dask_completed(futures):
+                yield _outcome(future, task_of[future.key])
+        finally:
+            client.cancel(futures)
