@@ -81,8 +81,10 @@ def secret_lines(source_nb: dict, submission_nb: dict | None = None) -> set[str]
     for cell in (submission_nb or {}).get("cells", []) if isinstance(submission_nb, dict) else []:
         if isinstance(cell, dict):
             visible.update(line.strip() for line in _source(cell).split("\n"))
+    shown_text = "\n".join(visible)  # a hidden line shown as part of a visible one is no secret
     return {line for line in hidden - visible
-            if len(line) >= _MIN_SECRET_CHARS and not _is_message_line(line)}
+            if len(line) >= _MIN_SECRET_CHARS and not _is_message_line(line)
+            and line not in shown_text}
 
 
 def _leaks(text: str, secrets: set[str]) -> bool:
