@@ -12,33 +12,12 @@ import os
 import subprocess
 import sys
 from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 from course_lib.grading import feedback
+from course_lib.grading.engine import CellResult, NotebookResult
 from course_lib.grading.parallel import Outcome, Task
-
-
-@dataclass
-class CellResult:
-    grade_id: str
-    max_points: float
-    points: float
-    status: str
-    message: str
-
-
-@dataclass
-class NotebookResult:
-    assignment: str
-    student: str
-    cells: list = field(default_factory=list)
-    score: float = 0.0
-    max_score: float = 0.0
-    problems: list = field(default_factory=list)
-    feedback_notebook: dict = field(default_factory=dict)
-    duration_s: float = 0.0
 
 
 def _error_of(cell: dict) -> tuple[str, str] | None:
@@ -50,7 +29,8 @@ def _error_of(cell: dict) -> tuple[str, str] | None:
 
 def _result(task: Task, source_nb: dict, autograded_path: Path, grades: dict) -> NotebookResult:
     """Rebuild a NotebookResult from nbgrader's autograded notebook and gradebook scores."""
-    result = NotebookResult(task.assignment, task.student)
+    result = NotebookResult(task.assignment, task.student, cells=[], score=0.0, max_score=0.0,
+                            problems=[])
     try:
         autograded = json.loads(autograded_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
