@@ -23,37 +23,14 @@ import ast
 import sys
 import types
 
+from course_lib.grading.testing import _chain, import_aliases
+
 
 def _matches(dotted, forbidden):
     return next((p for p in forbidden if dotted == p or dotted.startswith(p + ".")), None)
 
 
-def _chain(node):
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-        return parts[::-1]
-    return None
-
-
-def _imports(nodes):
-    aliases = {}
-    for node in nodes:
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.asname:
-                    aliases[alias.asname] = alias.name
-                else:
-                    top = alias.name.split(".")[0]
-                    aliases[top] = top
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            for alias in node.names:
-                if alias.name != "*":
-                    aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
-    return aliases
+_imports = import_aliases
 
 
 def _parse(text):

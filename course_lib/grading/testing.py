@@ -197,10 +197,10 @@ def _chain(node):
     return None
 
 
-def _local_imports(tree):
-    """Names bound by ``import`` statements inside the function: alias -> dotted name."""
+def import_aliases(nodes):
+    """Names bound by the ``import`` statements among ``nodes``: alias -> dotted name."""
     aliases = {}
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.asname:
@@ -210,8 +210,14 @@ def _local_imports(tree):
                     aliases[top] = top
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             for alias in node.names:
-                aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+                if alias.name != "*":
+                    aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
     return aliases
+
+
+def _local_imports(tree):
+    """Names bound by ``import`` statements inside the function: alias -> dotted name."""
+    return import_aliases(ast.walk(tree))
 
 
 def _resolve(parts, namespace):
