@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from course_lib.grading import collect, gradebook, report
+from course_lib.grading import parallel
 from course_lib.grading.parallel import Outcome, Task, run_dask, run_pool, run_serial
 
 
@@ -202,14 +203,7 @@ def autograde(options: Options, *, worker_factory: Callable | None = None,
 
     gb = gradebook.open_gradebook(course_dir)
     try:
-        source_sha = {}
-        for assignment in assignments:
-            source = paths["source"] / assignment / f"{assignment}.ipynb"
-            source_sha[assignment] = _sha256(source)
-            try:
-                gradebook.sync_assignment(gb, course_dir, assignment, source_sha[assignment])
-            except Exception as error:  # nbgrader refuses e.g. removed cells with submissions
-                raise InstructorError(f"cannot record assignment {assignment!r} in the gradebook: {error}")
+        source_sha = {a: _sha256(paths["source"] / a / f"{a}.ipynb") for a in assignments}
 
         tasks, batch_keys = [], []
         for submission in submissions:
@@ -229,6 +223,7 @@ def autograde(options: Options, *, worker_factory: Callable | None = None,
                 tasks.append(task)
 
         by_key = {(s.assignment, s.student): s for s in submissions}
+        prestarted = False
         if not tasks:
             outcomes = iter(())
         elif options.engine == "nbgrader":
@@ -238,9 +233,28 @@ def autograde(options: Options, *, worker_factory: Callable | None = None,
         elif options.scheduler:
             outcomes = run_dask(tasks, options.scheduler, worker_factory)
         elif options.workers > 1 and len(tasks) > 1:
+            # the workers start (spawn, imports, sandbox zygote) and grade while the
+            # assignments are recorded below
             outcomes = run_pool(tasks, min(options.workers, len(tasks)), worker_factory)
         else:
+            parallel.prestart(worker_factory)  # the zygote warms up meanwhile
+            prestarted = True
             outcomes = run_serial(tasks, worker_factory)
+
+        try:
+            for assignment in assignments:
+                try:
+                    gradebook.sync_assignment(gb, course_dir, assignment, source_sha[assignment])
+                except Exception as error:  # nbgrader refuses e.g. removed cells with submissions
+                    raise InstructorError(
+                        f"cannot record assignment {assignment!r} in the gradebook: {error}")
+        except BaseException:
+            close = getattr(outcomes, "close", None)
+            if close is not None:
+                close()
+            if prestarted:
+                parallel.close_worker()  # run_serial never started: stop the warm zygote
+            raise
 
         show = options.progress if options.progress is not None else sys.stderr.isatty()
         from tqdm import tqdm

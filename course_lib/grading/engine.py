@@ -118,6 +118,12 @@ class GradingWorker:
             self._zygote.close()
             self._zygote = None
 
+    def start(self):
+        """Start the zygote without waiting for it (it is awaited at the first spawn)."""
+        if self._zygote is None:
+            self._zygote = Zygote(wait=False)
+        return self
+
     def _ensure(self):
         if self._zygote is None or not self._zygote.alive():
             if self._zygote is not None:

@@ -109,7 +109,7 @@ def _escape(text: str) -> str:
 
 
 # Student outputs keep only inert kinds: a student's HTML or JavaScript must not run in the
-# page an instructor opens (nbconvert's sanitize_html is a second guard).
+# page an instructor opens (render_html's own allow-list is a second guard).
 _SAFE_MIME = ("text/plain", "image/png", "image/jpeg")
 
 
@@ -195,20 +195,141 @@ def _minimal_page(result) -> str:
             f"<table><tr><th>test</th><th>points</th><th>result</th></tr>{rows}</table></body></html>")
 
 
-_exporter = None
+# -- the HTML page -----------------------------------------------------------------------
+# A small, self-contained renderer instead of nbconvert's HTMLExporter (JupyterLab
+# template), which costs about a quarter of a second per page (Jinja, a full bleach pass
+# over the page, BeautifulSoup) and over a second per process to import: markdown cells get
+# the same treatment as there (the source sanitized by bleach with the defaults of
+# nbconvert's ``SanitizeHTML``, then rendered by mistune; no script runs in the page),
+# code is highlighted by Pygments, and outputs are shown as escaped text or as PNG/JPEG
+# images (anything else is dropped).  Instructor cells repeat from one submission to the
+# next, so their HTML is cached per process.
+
+_CACHE_LIMIT = 4096
+_markdown_cache: dict[str, str] = {}
+_code_cache: dict[str, str] = {}
+_sanitizer = None
+_markdown = None
+_style = None
+_BASE64 = re.compile(r"[A-Za-z0-9+/=\s]*")
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+_CSS = """
+body { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
+       font-size: 14px; line-height: 1.45; max-width: 1000px; margin: 2em auto; padding: 0 1em;
+       color: #212121; }
+.cell { margin: 0.8em 0; }
+.input { border: 1px solid #e0e0e0; background: #f7f7f7; border-radius: 2px; }
+.input pre, .output pre { margin: 0; padding: 0.4em 0.6em; white-space: pre-wrap;
+       word-wrap: break-word; font-family: SFMono-Regular, Menlo, Consolas, monospace;
+       font-size: 13px; }
+.output pre.stderr { background: #fdd; }
+.output img { max-width: 100%; }
+table { border-collapse: collapse; margin: 0.5em 0; }
+th, td { border: 1px solid #bdbdbd; padding: 0.25em 0.6em; text-align: left; }
+code { background: #f0f0f0; padding: 0 0.2em; }
+"""
+
+
+def _cached(cache: dict, key: str, make) -> str:
+    value = cache.get(key)
+    if value is None:
+        value = make(key)
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        cache[key] = value
+    return value
+
+
+def _markdown_html(source: str) -> str:
+    global _sanitizer, _markdown
+    if _sanitizer is None:
+        # nbconvert's SanitizeHTML with its defaults (bleach's tags, attributes and CSS
+        # properties; unsafe markup escaped, comments stripped), without importing
+        # nbconvert (over a second per worker process)
+        import bleach
+        from bleach.css_sanitizer import ALLOWED_CSS_PROPERTIES, CSSSanitizer
+
+        css = CSSSanitizer(allowed_css_properties=ALLOWED_CSS_PROPERTIES)
+        _sanitizer = lambda text: bleach.clean(  # noqa: E731
+            text, tags=bleach.ALLOWED_TAGS, attributes=bleach.ALLOWED_ATTRIBUTES, strip=False,
+            strip_comments=True, css_sanitizer=css)
+    if _markdown is None:
+        import mistune
+
+        _markdown = mistune.create_markdown(escape=False, plugins=["table", "strikethrough", "math"])
+    return _markdown(_sanitizer(source))
+
+
+def _code_html(source: str) -> str:
+    from pygments import highlight
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexers import PythonLexer
+
+    return highlight(source, PythonLexer(), HtmlFormatter(cssclass="highlight", nowrap=False))
+
+
+def _page_style() -> str:
+    global _style
+    if _style is None:
+        from pygments.formatters import HtmlFormatter
+
+        _style = _CSS + HtmlFormatter(cssclass="highlight").get_style_defs(".highlight")
+    return _style
+
+
+def _text_of(value) -> str:
+    if isinstance(value, list):
+        return "".join(v for v in value if isinstance(v, str))
+    return value if isinstance(value, str) else ""
+
+
+def _output_html(output) -> str:
+    if not isinstance(output, dict):
+        return ""
+    kind = output.get("output_type")
+    if kind == "stream":
+        css = "stderr" if output.get("name") == "stderr" else "stdout"
+        return f'<pre class="{css}">{html.escape(_text_of(output.get("text")))}</pre>'
+    if kind == "error":
+        lines = output.get("traceback")
+        text = "\n".join(_text_of(l) for l in lines) if isinstance(lines, list) else \
+            f"{_text_of(output.get('ename'))}: {_text_of(output.get('evalue'))}"
+        return f'<pre class="stderr">{html.escape(_ANSI.sub("", text))}</pre>'
+    if kind in ("display_data", "execute_result"):
+        data = output.get("data") if isinstance(output.get("data"), dict) else {}
+        for mime in ("image/png", "image/jpeg"):
+            image = _text_of(data.get(mime))
+            if image and _BASE64.fullmatch(image):
+                return f'<img src="data:{mime};base64,{"".join(image.split())}" alt="output">'
+        if "text/plain" in data:
+            return f"<pre>{html.escape(_text_of(data['text/plain']))}</pre>"
+    return ""
+
+
+def _cell_html(cell) -> str:
+    if not isinstance(cell, dict):
+        return ""
+    kind, source = cell.get("cell_type"), _text_of(cell.get("source"))
+    if kind == "markdown":
+        return f'<div class="cell markdown">{_cached(_markdown_cache, source, _markdown_html)}</div>'
+    if kind != "code":
+        return ""  # raw cells are not shown
+    outputs = cell.get("outputs") if isinstance(cell.get("outputs"), list) else []
+    body = "".join(_output_html(output) for output in outputs)
+    return (f'<div class="cell code"><div class="input">{_cached(_code_cache, source, _code_html)}'
+            f'</div><div class="output">{body}</div></div>')
 
 
 def render_html(nb: dict) -> str:
-    """HTML of a notebook with nbconvert's ``HTMLExporter`` (JupyterLab template)."""
-    global _exporter
-    import nbformat
-    from nbconvert import HTMLExporter
-
-    if _exporter is None:
-        _exporter = HTMLExporter(template_name="lab", sanitize_html=True)
-    # reads() also joins the line lists of notebooks as stored on disk
-    body, _ = _exporter.from_notebook_node(nbformat.reads(json.dumps(nb), as_version=4))
-    return body
+    """A self-contained HTML page of a feedback notebook (see the comment above)."""
+    title = "Feedback"
+    cells = nb.get("cells") if isinstance(nb.get("cells"), list) else []
+    body = "\n".join(_cell_html(cell) for cell in cells)
+    return (f"<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1.0\">\n"
+            f"<title>{title}</title>\n<style>{_page_style()}</style>\n</head>\n<body>\n{body}\n"
+            f"</body>\n</html>\n")
 
 
 def html_leaks(page: str, secrets: set[str]) -> list[str]:
@@ -234,8 +355,8 @@ def build(result, source_nb: dict, submission_nb: dict | None) -> tuple[dict, st
     notebook : dict
         nbformat 4 JSON, score table first, hidden test regions replaced by a placeholder.
     page : str
-        The HTML page (nbconvert's ``HTMLExporter``, lab template), or the bare score table
-        if a hidden line still reached the HTML.
+        The HTML page (:func:`render_html`), or the bare score table if a hidden line still
+        reached the HTML.
     notes : list of str
         What the instructor should know (such a fallback, a failed export).
     """

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 from dataclasses import dataclass, field
 
@@ -79,11 +80,25 @@ def strip_hidden(source: str) -> str:
     return _HIDDEN.sub(HIDDEN_PLACEHOLDER, source)
 
 
+_source_cache: dict[str, tuple[str, dict]] = {}
+
+
 def read_source(path) -> dict:
-    """The instructor's notebook (trusted; errors here are the grader's, they raise)."""
+    """The instructor's notebook (trusted; errors here are the grader's, they raise).
+
+    Parsing and validating it (``nbformat.reads``) costs far more than grading needs, and
+    a batch reads the same few source notebooks again and again: the parsed notebook is
+    kept per path and reused while the file's text is unchanged (a fresh copy each time).
+    """
     import nbformat
     with open(path, encoding="utf-8") as handle:
-        return nbformat.reads(handle.read(), as_version=4)
+        text = handle.read()
+    key = os.path.abspath(path)
+    cached = _source_cache.get(key)
+    if cached is None or cached[0] != text:
+        cached = (text, nbformat.reads(text, as_version=4))
+        _source_cache[key] = cached
+    return copy.deepcopy(cached[1])
 
 
 def plan(source_nb: dict, answers: dict[str, str]) -> list[Step]:

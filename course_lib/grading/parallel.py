@@ -50,6 +50,7 @@ def default_worker_factory():
     return GradingWorker()
 
 
+_DEFAULT_FACTORY = default_worker_factory
 _worker = None
 _worker_lock = threading.Lock()
 _factory: Callable | None = None
@@ -60,6 +61,18 @@ def _init_process(factory: Callable | None) -> None:
     _factory = factory
 
 
+def _one_thread() -> None:
+    """Run the test cells' torch operations on one thread, as the sandbox does (the zygote
+    calls ``torch.set_num_threads(1)``): the workers and their sandboxes already share the
+    cores, where more intra-op threads only compete (and OpenMP's spinning burns CPU), and
+    the results do not depend on the number of cores or workers."""
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(1)
+
+
 def _get_worker():
     """The process's warm GradingWorker, created on first use and closed at exit."""
     global _worker
@@ -67,6 +80,7 @@ def _get_worker():
         if _worker is None:
             from multiprocessing.util import Finalize
 
+            _one_thread()
             worker = (_factory or default_worker_factory)()
             worker.__enter__()
             _worker = worker
@@ -80,6 +94,24 @@ def close_worker() -> None:
         worker, _worker = _worker, None
     if worker is not None:
         worker.__exit__(None, None, None)
+
+
+def prestart(factory: Callable | None = None) -> None:
+    """Start this process's default GradingWorker without waiting for it: its zygote
+    imports numpy and torch in its own process while the caller does other work, and is
+    awaited at the first submission.  (Started from this thread: the zygote dies with the
+    thread that started it.)  Nothing happens with a custom ``factory``."""
+    global _worker
+    _init_process(factory)
+    if factory is not None or default_worker_factory is not _DEFAULT_FACTORY:
+        return
+    with _worker_lock:
+        if _worker is None:
+            from multiprocessing.util import Finalize
+
+            _one_thread()
+            _worker = default_worker_factory().start()
+            Finalize(None, close_worker, exitpriority=50)
 
 
 def run_task(task: Task, factory: Callable | None = None) -> Outcome:
@@ -121,20 +153,57 @@ def run_serial(tasks: list[Task], factory: Callable | None = None) -> Iterator[O
         close_worker()
 
 
-def run_pool(tasks: list[Task], workers: int, factory: Callable | None = None) -> Iterator[Outcome]:
-    """Grade in ``workers`` processes (started with ``spawn``: no inherited threads or locks)."""
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                             initializer=_init_process, initargs=(factory,)) as pool:
-        futures = {pool.submit(run_task, task): task for task in tasks}
+class _PoolRun:
+    """The outcomes of :func:`run_pool`: the pool starts and every task is submitted at once
+    (the workers warm up and grade while the caller does other work); iterating yields the
+    outcomes as they finish, ``close()`` stops the workers early."""
+
+    def __init__(self, tasks: list[Task], workers: int, factory: Callable | None):
+        context = multiprocessing.get_context("spawn")
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                         initializer=_init_process, initargs=(factory,))
+        self._done = False
         try:
-            for future in as_completed(futures):
-                yield _outcome(future, futures[future])
+            self._futures = {self._pool.submit(run_task, task): task for task in tasks}
         except BaseException:
-            for future in futures:
-                future.cancel()
-            pool.shutdown(wait=False, cancel_futures=True)
+            self.close()
             raise
+        self._pending = None
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> Outcome:
+        if self._done:
+            raise StopIteration
+        if self._pending is None:
+            self._pending = as_completed(self._futures)
+        try:
+            future = next(self._pending)
+        except StopIteration:
+            self._done = True
+            self._pool.shutdown(wait=True)
+            raise
+        except BaseException:
+            self.close()
+            raise
+        return _outcome(future, self._futures[future])
+
+    def close(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        for future in getattr(self, "_futures", {}):
+            future.cancel()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown(wait=True)
+
+
+def run_pool(tasks: list[Task], workers: int, factory: Callable | None = None) -> Iterator[Outcome]:
+    """Grade in ``workers`` processes (started with ``spawn``: no inherited threads or locks).
+
+    The tasks are submitted before this returns (see :class:`_PoolRun`)."""
+    return _PoolRun(tasks, workers, factory)
 
 
 def run_dask(tasks: list[Task], scheduler: str, factory: Callable | None = None) -> Iterator[Outcome]:

@@ -5,8 +5,9 @@ Three processes take part:
 - the **grader** (trusted; runs the test cells): :class:`Zygote` and :class:`Sandbox`
   below are its side;
 - the **zygote**, started once per :class:`~course_lib.grading.engine.GradingWorker`
-  (``python -I -m course_lib.grading.sandbox FD``): imports numpy, torch, IPython and
-  course_lib once, never runs student code and never sees a test cell; on request it
+  (``python -I -m course_lib.grading.sandbox FD``): imports numpy, torch, IPython,
+  course_lib and the other :data:`WARM_MODULES` once, never runs student code and never
+  sees a test cell; on request it
   makes a private temp dir, forks a child, hands the grader the child's end of a fresh
   socket pair (``SCM_RIGHTS``), and later kills and reaps it (as the child's own uid,
   ``kill(-1)`` reaches everything the child started) and removes its temp dir;
@@ -23,6 +24,7 @@ at the end it asks the zygote to kill the child's whole process group and report
 """
 from __future__ import annotations
 
+import importlib
 import os
 import pickle
 import signal
@@ -37,6 +39,13 @@ from course_lib.grading import codec
 STUDENT_FILE_PREFIX = "<ipython-input-"
 MAX_CELL_OUTPUT = 20_000           # characters of a cell's output kept for the feedback
 MAX_MESSAGE = 2_000
+#: imported by the zygote besides numpy, torch and IPython, because the course's notebooks
+#: import them (directly, or through ``course_lib.data`` and the test helpers): each child
+#: would otherwise import them again (about a second per submission).  Importing a library
+#: before the child's guards are installed changes nothing for them: the guards patch the
+#: library's attributes in the child and let library code through in any case.
+WARM_MODULES = ("matplotlib", "matplotlib.pyplot", "sklearn.datasets", "scipy.stats",
+                "course_lib.data", "course_lib.numpy", "course_lib.torch")
 
 
 # =======================================================================================
@@ -54,7 +63,7 @@ class SandboxError(Exception):
 class Zygote:
     """The warm process that forks sandboxes (one per GradingWorker)."""
 
-    def __init__(self, start_timeout: float = 120.0):
+    def __init__(self, start_timeout: float = 120.0, wait: bool = True):
         grader_end, zygote_end = socket.socketpair()
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("NBGRADER", "JUPYTER", "COURSE_GRADE"))}
@@ -66,9 +75,25 @@ class Zygote:
             stdout=subprocess.DEVNULL, env=env, cwd=tempfile.gettempdir())
         zygote_end.close()
         self.sock = grader_end
-        reply = self._reply(time.monotonic() + start_timeout)
-        if "ready" not in reply:
-            raise RuntimeError(f"the sandbox zygote failed to start: {reply}")
+        # wait=False: the zygote imports in its own process while the caller goes on; its
+        # "ready" is awaited before the first request
+        self._start_deadline = time.monotonic() + start_timeout
+        self._ready = False
+        if wait:
+            self._await_ready()
+
+    def _await_ready(self) -> None:
+        if self._ready:
+            return
+        try:
+            reply = self._reply(self._start_deadline)
+            if "ready" not in reply:
+                raise RuntimeError(f"the sandbox zygote failed to start: {reply}")
+        except RuntimeError:
+            self.process.kill()  # not alive() any more: the worker starts a fresh one
+            self.process.wait()
+            raise
+        self._ready = True
 
     def _reply(self, deadline=None):
         try:
@@ -80,6 +105,7 @@ class Zygote:
         return self.process.poll() is None
 
     def spawn(self, limits, forbidden, data_dir, timeout: float = 60.0) -> "Sandbox":
+        self._await_ready()
         request = {"op": "spawn", "limits": dict(vars(limits)), "forbidden": list(forbidden),
                    "data_dir": data_dir}
         codec.send_frame(self.sock, pickle.dumps(request))
@@ -97,6 +123,7 @@ class Zygote:
 
     def cleanup(self, pid: int, workdir: str) -> str:
         """Kill everything of child ``pid``, reap it, remove its temp dir; its fate."""
+        self._await_ready()
         codec.send_frame(self.sock, pickle.dumps({"op": "cleanup", "pid": pid,
                                                   "workdir": workdir}))
         return self._reply(time.monotonic() + 60)["status"]
@@ -235,6 +262,11 @@ def zygote_main(fd: int) -> None:
     from course_lib.grading import policy
     torch.set_num_threads(1)
     policy.library_roots()
+    for name in WARM_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001  (an optional library: the child imports it or not)
+            pass
     # the first optimizer step and backward import a lot lazily: do it once here
     course_lib.grading.probes.train_with_optimizer(torch.optim.SGD, {"lr": 0.1}, steps=1)
     try:
