@@ -170,3 +170,12 @@ def test_train_with_optimizer_is_deterministic_and_trains():
     start = probes.train_with_optimizer(torch.optim.SGD, {"lr": 0.0}, seed=3, steps=1)
     assert np.array_equal(grouped["params"][0], start["params"][0])   # lr 0: frozen
     assert not np.array_equal(grouped["params"][2], start["params"][2])
+
+
+def test_assert_close_shows_enough_digits_to_see_the_difference():
+    with pytest.raises(AssertionError) as info:
+        assert_close(np.array([0.14345512, 1.0]), np.array([0.14345534, 1.0]), name="param")
+    assert "param[0] = 0.1434551 where 0.1434553 was expected" in str(info.value)
+    with pytest.raises(AssertionError) as info:
+        assert_close(1.0 + 1e-13, 1.0, name="x", rtol=1e-15)
+    assert "x is 1.0000000000001 where 1 was expected" in str(info.value)

@@ -61,6 +61,17 @@ def _fmt(x):
     return f"{x:.6g}" if np.isscalar(x) and np.isrealobj(x) else repr(x)
 
 
+def _fmt_pair(a, e):
+    """``a`` and ``e`` with as many digits as it takes to see that they differ (6 to 17)."""
+    if not (np.isscalar(a) and np.isscalar(e) and np.isrealobj(a) and np.isrealobj(e)):
+        return _fmt(a), _fmt(e)
+    for digits in range(6, 18):
+        fa, fe = f"{a:.{digits}g}", f"{e:.{digits}g}"
+        if fa != fe:
+            return fa, fe
+    return fa, fe
+
+
 def assert_close(actual, expected, *, name, rtol=1e-10, atol=0.0, hint=None,
                  equal_nan=False):
     """Assert that ``actual`` matches ``expected`` elementwise, with a targeted message.
@@ -120,15 +131,17 @@ def assert_close(actual, expected, *, name, rtol=1e-10, atol=0.0, hint=None,
         bad = np.argwhere(~ok)
         first = tuple(bad[0])
         if a.ndim == 0:
-            raise AssertionError(
-                f"{name} is {_fmt(a[()])} where {_fmt(e[()])} was expected{suffix}")
+            got, want = _fmt_pair(a[()], e[()])
+            raise AssertionError(f"{name} is {got} where {want} was expected{suffix}")
         err = np.where(ok, 0.0, np.abs(a - e))
         worst = np.unravel_index(np.argmax(np.nan_to_num(err, nan=np.inf)), a.shape)
+        got, want = _fmt_pair(a[first], e[first])
+        worst_got, worst_want = _fmt_pair(a[worst], e[worst])
         raise AssertionError(
             f"{name} differs from the expected values in {len(bad)} of {a.size} entries; "
-            f"e.g. {name}{_index(first)} = {_fmt(a[first])} where {_fmt(e[first])} was "
-            f"expected; largest difference at {_index(worst)}: {_fmt(a[worst])} vs "
-            f"{_fmt(e[worst])} (rtol={rtol:g}, atol={atol:g}){suffix}")
+            f"e.g. {name}{_index(first)} = {got} where {want} was "
+            f"expected; largest difference at {_index(worst)}: {worst_got} vs "
+            f"{worst_want} (rtol={rtol:g}, atol={atol:g}){suffix}")
 
 
 def _index(where):
