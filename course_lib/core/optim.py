@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from course_lib.core.validate import check_betas, check_number
+from course_lib.core.validate import check_betas, check_number, check_flag
 
 __all__ = [
     "sgd_step", "adagrad_step", "rmsprop_step", "adam_step", "nadam_step", "adamax_step",
@@ -384,13 +384,6 @@ def adamax_step(param, grad, state, *, lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8
 
 
 # --- checked hyper-parameters, shared by the classes of both backends ------------------
-
-def check_flag(name, value):
-    """Check that ``value`` is a bool; return it."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
-    return bool(value)
-
 
 def _nonnegative(name, value):
     return check_number(name, value, low=0.0)

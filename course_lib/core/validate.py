@@ -32,6 +32,15 @@ def check_number(name: str, value, *, low=None, high=None, low_open=False,
     return value
 
 
+def check_flag(name: str, value):
+    """Check that ``value`` is a bool (or a NumPy bool); return it as a Python bool."""
+    import numpy as np
+
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
 def check_probability(name: str, value, *, allow_one: bool = False):
     """Check a probability such as dropout's ``p``: in ``[0, 1)`` (``[0, 1]`` with
     ``allow_one``)."""
