@@ -86,7 +86,22 @@ def _check_optimizer(optimizer):
     return optimizer
 
 
-class LRScheduler:
+class _SchedulerState:
+    """What every scheduler keeps: the last learning rates and a state dict."""
+
+    def get_last_lr(self):
+        """The learning rates set by the last ``step()``, one per group."""
+        return list(self._last_lr)
+
+    def state_dict(self):
+        """Everything but the optimizer (save the optimizer's own state separately)."""
+        return {k: copy.deepcopy(v) for k, v in self.__dict__.items() if k != "optimizer"}
+
+    def load_state_dict(self, state_dict):
+        self.__dict__.update(copy.deepcopy(state_dict))
+
+
+class LRScheduler(_SchedulerState):
     """Base class: ``step()`` advances ``last_epoch`` and sets every group's ``lr`` to
     ``get_lr()``, the closed form at ``last_epoch``.
 
@@ -135,17 +150,6 @@ class LRScheduler:
         for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
-
-    def get_last_lr(self):
-        """The learning rates set by the last ``step()``, one per group."""
-        return list(self._last_lr)
-
-    def state_dict(self):
-        """Everything but the optimizer (save the optimizer's own state separately)."""
-        return {k: copy.deepcopy(v) for k, v in self.__dict__.items() if k != "optimizer"}
-
-    def load_state_dict(self, state_dict):
-        self.__dict__.update(copy.deepcopy(state_dict))
 
 
 class StepLR(LRScheduler):
@@ -334,7 +338,7 @@ class OneCycleLR(LRScheduler):
         super()._apply(lrs)
 
 
-class ReduceLROnPlateau:
+class ReduceLROnPlateau(_SchedulerState):
     """Divide the learning rate when a metric stops improving.
 
     ``step(metric)`` after each validation: when the metric has not improved by more than
@@ -402,17 +406,8 @@ class ReduceLROnPlateau:
             self.num_bad_epochs = 0
         self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
 
-    def get_last_lr(self):
-        return list(self._last_lr)
 
-    def state_dict(self):
-        return {k: copy.deepcopy(v) for k, v in self.__dict__.items() if k != "optimizer"}
-
-    def load_state_dict(self, state_dict):
-        self.__dict__.update(copy.deepcopy(state_dict))
-
-
-class SequentialLR:
+class SequentialLR(_SchedulerState):
     """Run ``schedulers`` one after the other, switching at ``milestones`` (step counts).
 
     At each milestone the next scheduler restarts from its own step 0, e.g.
@@ -461,9 +456,6 @@ class SequentialLR:
         else:
             scheduler.step()
         self._last_lr = scheduler.get_last_lr()
-
-    def get_last_lr(self):
-        return list(self._last_lr)
 
     def state_dict(self):
         state = {k: copy.deepcopy(v) for k, v in self.__dict__.items()
