@@ -40,7 +40,7 @@ MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 MIX = ("correct", "wrong", "hostile", "blank", "correct", "wrong", "correct", "broken", "correct",
        "wrong", "blank", "correct", "wrong", "correct", "hostile", "wrong", "correct", "blank",
        "wrong", "correct")
-TAMPER = ("\n\nimport course_lib.grading.testing as _testing\n"
+TAMPER = ("\n\nimport exercise_checks as _testing\n"
           "_testing.assert_close = lambda *args, **kwargs: None\n"
           "_testing.assert_own_work = lambda *args, **kwargs: None\n")
 SUICIDE = "\n\nimport os\nos._exit(0)\n"
@@ -214,8 +214,8 @@ def run_nbgrader(course: Path, timeout: int) -> float:
 
 
 def run_course_grader(course: Path, workers: int, timeout: int) -> float:
-    from course_lib.grading import batch
-    from course_lib.grading.engine import Limits
+    from grader import batch
+    from grader.engine import Limits
 
     options = batch.Options(course_dir=course, workers=workers, limits=Limits(cell_timeout=timeout),
                             progress=False)

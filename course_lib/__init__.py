@@ -7,8 +7,8 @@ Two twin backends with the same module names, signatures and PyTorch's conventio
 
 Each backend has ``init``, ``activations``, ``layers``, ``losses``, ``optim``, ``clip``
 and ``schedules``. Code that does not depend on the backend lives once, at the top level:
-``data``, ``training``, ``diagnostics``, ``plotting``, ``gradcheck``; ``grading`` is the
-instructor's autograder.
+``data``, ``training``, ``diagnostics``, ``plotting``, ``gradcheck``. The instructor's
+autograder is not part of the library: it is the package ``grader`` beside it.
 """
 
 __version__ = "0.1.0"

@@ -229,10 +229,10 @@ def load_cases(assignment):
 
 
 def grade_with_course_grader(course_dir, submissions):
-    """Grade ``submissions`` with the course grader (``course_lib.grading.engine``), one
+    """Grade ``submissions`` with the course grader (``grader.engine``), one
     warm worker for all of them; same arguments and result as ``grade_with_nbgrader``,
     so the two engines can be compared on the same catalogue."""
-    from course_lib.grading.engine import GradingWorker
+    from grader.engine import GradingWorker
 
     course_dir = Path(course_dir)
     scores = {}

@@ -22,7 +22,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course_lib.grading import batch, cli, collect, feedback, gradebook
+from grader import batch, cli, collect, feedback, gradebook
 
 # --------------------------------------------------------------------------------------
 # A small course: two assignments of one function each, with visible and hidden tests.
@@ -402,7 +402,7 @@ def test_zip_intake_reports_every_rejected_entry_and_grades_the_rest(course, tmp
         "alpha_dan_attempt_2026-01-30-15-00-00_alpha.ipynb": b" " * (8 * 2**20),  # bomb: 8 MB of spaces
         "alpha_eve_attempt_2026-01-30-15-00-00_gamma.ipynb": alpha_right,
     })
-    from course_lib.grading import parallel
+    from grader import parallel
 
     monkeypatch.setattr(parallel, "default_worker_factory", StubFactory())
     assert cli.main(["autograde", "--course-dir", str(course), "--zip", str(archive), "--workers", "1",
@@ -468,7 +468,7 @@ def test_summary_table_counts_failures_by_reason(course):
 
 
 def test_status_reason_and_summary_buckets_for_limits():
-    from course_lib.grading import report
+    from grader import report
 
     def result(statuses, problems):
         cells = [StubCell(f"t{i}", 1, float(st == "passed"), st, "") for i, st in enumerate(statuses)]
@@ -507,7 +507,7 @@ def test_instructor_errors_exit_non_zero_with_a_message(course, tmp_path, capsys
 
 
 def test_help_and_module_entry_point():
-    done = subprocess.run([sys.executable, "-m", "course_lib.grading", "autograde", "--help"],
+    done = subprocess.run([sys.executable, "-m", "grader", "autograde", "--help"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "--scheduler" in done.stdout and "--zip" in done.stdout
 
@@ -552,7 +552,7 @@ def test_run_killed_with_sigkill_loses_nothing_and_resumes(course, tmp_path):
 
 def test_real_engine_serial_parallel_and_dask_agree(tmp_path, capsys):
     distributed = pytest.importorskip("distributed")
-    pytest.importorskip("course_lib.grading.engine")
+    pytest.importorskip("grader.engine")
     courses = [make_course(tmp_path / name) for name in ("serial", "pool", "dask")]
     for course in courses:
         expected = populate(course)  # includes broken and crashing notebooks

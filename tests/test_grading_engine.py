@@ -11,11 +11,11 @@ import pytest
 import torch
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course_lib.grading import codec
-from course_lib.grading.engine import GradingWorker, Limits, NotebookResult, grade_submission
-from course_lib.grading.notebook import HIDDEN_PLACEHOLDER
-from course_lib.grading.ownwork import assert_own_text
-from course_lib.grading.proxy import free_names
+from grader import codec
+from grader.engine import GradingWorker, Limits, NotebookResult, grade_submission
+from grader.notebook import HIDDEN_PLACEHOLDER
+from grader.ownwork import assert_own_text
+from grader.proxy import free_names
 
 LIMITS = Limits(cell_timeout=10, notebook_timeout=60, memory_mb=2048)
 
@@ -63,7 +63,7 @@ ANSWERS = {
 
 TESTS = {
     # relies on the read-only cell's `np`, and has hidden tests
-    "test-scale": (2, "from course_lib.grading.testing import assert_close\n"
+    "test-scale": (2, "from exercise_checks import assert_close\n"
                       "assert_close(scale([1.0, 2.0]), np.array([2.0, 4.0]), name='scale(x)')\n"
                       "### BEGIN HIDDEN TESTS\n"
                       "SECRET_INPUT = np.arange(5.0)\n"
@@ -71,13 +71,13 @@ TESTS = {
                       "             name='scale(x, factor)', hint='use factor')\n"
                       "### END HIDDEN TESTS"),
     "test-fill": (1, "import numpy as np\n"
-                     "from course_lib.grading.testing import assert_close\n"
+                     "from exercise_checks import assert_close\n"
                      "w = np.zeros((3, 4))\n"
                      "out = fill_uniform(w, generator=np.random.default_rng(7))\n"
                      "assert out is w, 'fill_uniform must return its argument'\n"
                      "assert_close(w, np.random.default_rng(7).uniform(-1, 1, (3, 4)), name='w')"),
     "test-clip": (1, "import torch\n"
-                     "from course_lib.grading.testing import assert_close, assert_own_work\n"
+                     "from exercise_checks import assert_close, assert_own_work\n"
                      "assert_own_work(clip_grads, ['torch.nn.utils.clip_grad_value_'])\n"
                      "g = torch.Generator().manual_seed(0)\n"
                      "ps = [torch.randn(4, 3, generator=g, dtype=torch.float64, requires_grad=True)\n"
@@ -95,8 +95,8 @@ TESTS = {
                         "assert c.step() == 5\n"
                         "assert c.n == 5"),
     "test-sgd": (1, "import torch\n"
-                    "from course_lib.grading import probes\n"
-                    "from course_lib.grading.testing import assert_close, run_in_student\n"
+                    "from exercise_checks import probes\n"
+                    "from exercise_checks import assert_close, run_in_student\n"
                     "got = run_in_student(probes.train_with_optimizer, MySGD, {'lr': 0.1},\n"
                     "                     steps=4, seed=1)\n"
                     "want = probes.train_with_optimizer(torch.optim.SGD, {'lr': 0.1}, steps=4,\n"

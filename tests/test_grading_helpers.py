@@ -1,11 +1,12 @@
-"""The test-cell helpers of course_lib.grading: messages, delegation detection, probes."""
+"""The test-cell helpers of grader: messages, delegation detection, probes."""
 import numpy as np
 import pytest
 import torch
 from torch.nn import init as tinit
 
-from course_lib.grading import probes, rules, testing
-from course_lib.grading.testing import (assert_close, assert_own_work, assert_raises,
+import exercise_checks as testing
+from exercise_checks import probes, rules
+from exercise_checks import (assert_close, assert_own_work, assert_raises,
                                         delegations, run_in_student)
 
 

@@ -11,7 +11,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course_lib.grading.engine import GradingWorker, Limits
+from grader.engine import GradingWorker, Limits
 
 LIMITS = Limits(cell_timeout=2, notebook_timeout=30, memory_mb=1024, max_output_bytes=100_000)
 
@@ -19,10 +19,10 @@ CORRECT_DOUBLE = "def double(x):\n    return 2 * np.asarray(x, dtype=float)"
 WRONG_DOUBLE = "def double(x):\n    return 3 * np.asarray(x, dtype=float)"
 CORRECT_SQUARE = "def square(x):\n    return np.asarray(x, dtype=float) ** 2"
 TEST_DOUBLE = ("import numpy as np\n"
-               "from course_lib.grading.testing import assert_close\n"
+               "from exercise_checks import assert_close\n"
                "assert_close(double([1.0, 2.0]), np.array([2.0, 4.0]), name='double(x)')")
 TEST_SQUARE = ("import numpy as np\n"
-               "from course_lib.grading.testing import assert_close\n"
+               "from exercise_checks import assert_close\n"
                "assert_close(square([3.0]), np.array([9.0]), name='square(x)')")
 
 
@@ -133,7 +133,7 @@ TAMPERING = {
     "nan_result": "",
     "branch_on_grader_state": (
         "import os, sys\n"
-        "GRADING = 'NBGRADER_EXECUTION' in os.environ or 'course_lib.grading.sandbox' in sys.modules\n"
+        "GRADING = 'NBGRADER_EXECUTION' in os.environ or 'grader.sandbox' in sys.modules\n"
         "if GRADING:\n"
         "    import numpy, builtins\n"
         "    numpy.isclose = lambda a, b, **k: numpy.ones(numpy.shape(b), bool)\n"

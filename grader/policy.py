@@ -1,7 +1,7 @@
 """What a sandboxed child may do: limits, identity, environment, audit hook, guards.
 
 Everything here runs in the freshly forked child of the sandbox zygote, before any
-student code (see :mod:`course_lib.grading.sandbox`). In order, :func:`confine`
+student code (see :mod:`grader.sandbox`). In order, :func:`confine`
 
 1. starts a new session (the grader kills the whole process group at the end);
 2. closes every inherited file descriptor except the channel; stdin becomes ``/dev/null``
@@ -20,7 +20,7 @@ student code (see :mod:`course_lib.grading.sandbox`). In order, :func:`confine`
    OpenMP/MKL and torch; no CUDA) and drops ``sys.path`` entries outside the Python
    installation, so nothing shipped beside the notebook can be imported;
 7. replaces the forbidden reference callables of the assignment
-   (:mod:`course_lib.grading.rules`) by guards that raise :class:`DelegationError` when
+   (:mod:`exercise_checks.rules`) by guards that raise :class:`DelegationError` when
    called from the student's cells;
 8. installs an audit hook (:func:`sys.addaudithook`, which cannot be removed) that
    refuses: opening files outside the Python installation, ``course_lib`` and the temp dir
@@ -192,8 +192,10 @@ def library_roots() -> tuple[str, ...]:
     environment, and the course_lib package (installed editable, so outside it)."""
     import sysconfig
     import course_lib
+    import exercise_checks
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-             os.path.dirname(os.path.abspath(course_lib.__file__))}
+             os.path.dirname(os.path.abspath(course_lib.__file__)),
+             os.path.dirname(os.path.abspath(exercise_checks.__file__))}
     for key in ("stdlib", "platstdlib", "purelib", "platlib"):
         path = sysconfig.get_paths().get(key)
         if path:

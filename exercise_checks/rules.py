@@ -8,7 +8,7 @@ it (through any import alias) or when the object it resolves to is known under i
 
 Two users:
 
-- ``course_lib.grading.testing.assert_own_work(func, FORBIDDEN[assignment])`` in the test
+- ``exercise_checks.assert_own_work(func, FORBIDDEN[assignment])`` in the test
   cells (a delegating answer scores zero on the cells of that function, with a message);
 - the course grader's sandbox, which replaces these callables by ones that raise a
   "delegation" error before the student's code runs.

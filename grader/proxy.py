@@ -14,8 +14,8 @@ and fetched from the student's namespace in the sandbox:
   runs the call in the sandbox, with the arguments pickled there and the mutated ones
   (arrays, tensors with their ``.grad``, lists, dicts) copied back in place afterwards.
 
-While a test cell runs, ``course_lib.grading.testing._backend`` is a :class:`Backend`:
-``own_work`` judges the submission's answer-cell text (:mod:`course_lib.grading.ownwork`)
+While a test cell runs, ``exercise_checks._backend`` is a :class:`Backend`:
+``own_work`` judges the submission's answer-cell text (:mod:`grader.ownwork`)
 and ``run_in_student`` runs a probe in the sandbox. The outcome becomes a ``CellResult``:
 full points when nothing was raised, else 0 with the assertion's message, or the
 student's exception with a traceback restricted to their own cells (never a line of the
@@ -33,8 +33,8 @@ import types
 
 import numpy as np
 
-from course_lib.grading import codec
-from course_lib.grading.sandbox import SandboxError
+from grader import codec
+from grader.sandbox import SandboxError
 
 #: modules a test cell may read from the student's namespace: imported here instead.
 TRUSTED_MODULES = ("numpy", "torch", "math", "cmath", "random", "itertools", "functools",
@@ -242,18 +242,18 @@ def free_names(source: str, bound_elsewhere=frozenset()) -> set[str]:
 
 
 # ---------------------------------------------------------------------------------------
-# the backend of course_lib.grading.testing
+# the backend of exercise_checks
 # ---------------------------------------------------------------------------------------
 
 class Backend:
-    """``course_lib.grading.testing._backend`` while the grader runs test cells."""
+    """``exercise_checks._backend`` while the grader runs test cells."""
 
     def __init__(self, connection_getter, answers):
         self._connection = connection_getter
         self._answers = answers   # the submission's answer-cell texts, in notebook order
 
     def own_work(self, func, forbidden):
-        from course_lib.grading.ownwork import assert_own_text
+        from grader.ownwork import assert_own_text
         name = getattr(func, "__course_name__", None) or getattr(func, "__name__", None)
         if not isinstance(name, str) or not name:
             raise AssertionError("assert_own_work needs a function or class of yours")

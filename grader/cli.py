@@ -1,4 +1,4 @@
-"""``course-grade``: the instructor's command (also ``python -m course_lib.grading``).
+"""``course-grade``: the instructor's command (also ``python -m grader``).
 
 Examples, from the course folder::
 
@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _limits(args):
-    from course_lib.grading.engine import Limits
+    from grader.engine import Limits
 
     limits = Limits()
     for option, attribute in (("cell_timeout", "cell_timeout"), ("notebook_timeout", "notebook_timeout"),
@@ -102,7 +102,7 @@ def _limits(args):
 
 
 def _autograde(args) -> int:
-    from course_lib.grading.batch import InstructorError, Options, autograde
+    from grader.batch import InstructorError, Options, autograde
 
     limits = _limits(args) if args.engine == "course" else None
     options = Options(course_dir=args.course_dir, assignments=args.assignments, submissions=args.submissions,
@@ -134,7 +134,7 @@ def _autograde(args) -> int:
 
 
 def _export(args) -> int:
-    from course_lib.grading import gradebook
+    from grader import gradebook
 
     if not args.course_dir.is_dir():
         print(f"course-grade: error: --course-dir: {args.course_dir} is not a folder", file=sys.stderr)

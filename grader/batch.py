@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from course_lib.grading import collect, gradebook, report
-from course_lib.grading import parallel
-from course_lib.grading.parallel import Outcome, Task, run_dask, run_pool, run_serial
+from grader import collect, gradebook, report
+from grader import parallel
+from grader.parallel import Outcome, Task, run_dask, run_pool, run_serial
 
 
 class InstructorError(Exception):
@@ -132,7 +132,7 @@ def _output_paths(paths: dict[str, Path], task: Task) -> tuple[Path, Path]:
 
 
 def _default_limits():
-    from course_lib.grading.engine import Limits
+    from grader.engine import Limits
 
     return Limits()
 
@@ -227,7 +227,7 @@ def autograde(options: Options, *, worker_factory: Callable | None = None,
         if not tasks:
             outcomes = iter(())
         elif options.engine == "nbgrader":
-            from course_lib.grading.nbgrader_engine import run_nbgrader
+            from grader.nbgrader_engine import run_nbgrader
 
             outcomes = run_nbgrader(tasks, course_dir, paths["autograded"], options.nbgrader_timeout)
         elif options.scheduler:

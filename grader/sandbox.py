@@ -4,19 +4,19 @@ Three processes take part:
 
 - the **grader** (trusted; runs the test cells): :class:`Zygote` and :class:`Sandbox`
   below are its side;
-- the **zygote**, started once per :class:`~course_lib.grading.engine.GradingWorker`
-  (``python -I -m course_lib.grading.sandbox FD``): imports numpy, torch, IPython,
+- the **zygote**, started once per :class:`~grader.engine.GradingWorker`
+  (``python -I -m grader.sandbox FD``): imports numpy, torch, IPython,
   course_lib and the other :data:`WARM_MODULES` once, never runs student code and never
   sees a test cell; on request it
   makes a private temp dir, forks a child, hands the grader the child's end of a fresh
   socket pair (``SCM_RIGHTS``), and later kills and reaps it (as the child's own uid,
   ``kill(-1)`` reaches everything the child started) and removes its temp dir;
-- the **child**: confines itself (:func:`course_lib.grading.policy`), then serves the
+- the **child**: confines itself (:func:`grader.policy`), then serves the
   grader's requests one at a time: run a cell in an IPython ``InteractiveShell``
   (errors are recorded, execution goes on, like nbgrader's ``allow_errors``), get names,
   call a handle, get/set attributes and items, run a probe from
-  ``course_lib.grading.probes``. Requests are pickled (grader -> child); replies use the
-  strict codec (:mod:`course_lib.grading.codec`), so only plain data reaches the grader.
+  ``exercise_checks.probes``. Requests are pickled (grader -> child); replies use the
+  strict codec (:mod:`grader.codec`), so only plain data reaches the grader.
 
 The grader enforces the wall-clock limits: each request has a deadline; on a timeout,
 an EOF of the channel (``os._exit``, ``sys.exit`` is caught like in a kernel, a kill) or
@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 
-from course_lib.grading import codec
+from grader import codec
 
 STUDENT_FILE_PREFIX = "<ipython-input-"
 MAX_CELL_OUTPUT = 20_000           # characters of a cell's output kept for the feedback
@@ -69,7 +69,7 @@ class Zygote:
                if not k.startswith(("NBGRADER", "JUPYTER", "COURSE_GRADE"))}
         env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
         self.process = subprocess.Popen(
-            [sys.executable, "-I", "-m", "course_lib.grading.sandbox",
+            [sys.executable, "-I", "-m", "grader.sandbox",
              str(zygote_end.fileno())],
             pass_fds=[zygote_end.fileno()], stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, env=env, cwd=tempfile.gettempdir())
@@ -257,9 +257,9 @@ def zygote_main(fd: int) -> None:
     import torch
     import bdb  # noqa: F401  (IPython imports it at the first cell)
     import IPython.core.interactiveshell  # noqa: F401
-    import course_lib.grading.probes
-    import course_lib.grading.testing  # noqa: F401
-    from course_lib.grading import policy
+    import exercise_checks.probes
+    import exercise_checks  # noqa: F401
+    from grader import policy
     torch.set_num_threads(1)
     policy.library_roots()
     for name in WARM_MODULES:
@@ -268,7 +268,7 @@ def zygote_main(fd: int) -> None:
         except Exception:  # noqa: BLE001  (an optional library: the child imports it or not)
             pass
     # the first optimizer step and backward import a lot lazily: do it once here
-    course_lib.grading.probes.train_with_optimizer(torch.optim.SGD, {"lr": 0.1}, steps=1)
+    exercise_checks.probes.train_with_optimizer(torch.optim.SGD, {"lr": 0.1}, steps=1)
     try:
         import ctypes
         ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
@@ -520,7 +520,7 @@ def _make_shell():
 
 
 def _child_main(sock, request, workdir):
-    from course_lib.grading import policy
+    from grader import policy
     limits = _Limits(request["limits"])
     os.setsid()
     policy.close_fds(keep=sock.fileno())

@@ -1,6 +1,6 @@
 """``assert_own_work`` for the course grader: judged from the submission's answer-cell text.
 
-In the student's kernel, :func:`course_lib.grading.testing.assert_own_work` inspects the
+In the student's kernel, :func:`exercise_checks.assert_own_work` inspects the
 live function. The course grader's trusted process has only a proxy, so it reads the
 trusted copy of the submission's answer cells instead: it parses them (IPython syntax
 turned into Python first), records the module-level import aliases (``import torch.nn.init
@@ -23,7 +23,7 @@ import ast
 import sys
 import types
 
-from course_lib.grading.testing import _chain, import_aliases
+from exercise_checks import _chain, import_aliases
 
 
 def _matches(dotted, forbidden):

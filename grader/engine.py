@@ -6,12 +6,12 @@ invalid file gives zero and a reason). :class:`GradingWorker` keeps a warm sandb
 zygote (numpy, torch, IPython, course_lib imported once) and forks one confined child per
 submission; keep one per pool process or Dask worker.
 
-How a notebook is graded (see ``CONTRIBUTING.md`` and :mod:`course_lib.grading.notebook`):
+How a notebook is graded (see ``CONTRIBUTING.md`` and :mod:`grader.notebook`):
 the cells are processed in the order of the instructor's **source** notebook; answer
 cells' code comes from the submission (by ``grade_id``), every other cell from the
 source, so edited tests, points or metadata change nothing. Non-test cells run in the
-sandbox (:mod:`course_lib.grading.sandbox`; errors do not stop later cells); test cells
-run here, in the trusted process (:mod:`course_lib.grading.proxy`), at their position.
+sandbox (:mod:`grader.sandbox`; errors do not stop later cells); test cells
+run here, in the trusted process (:mod:`grader.proxy`), at their position.
 A test cell scores its points when it raises nothing, else zero.
 
 Limits: each cell (a non-test cell, or all sandbox calls of one test cell) has
@@ -31,9 +31,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from course_lib.grading import notebook as nbio
-from course_lib.grading.proxy import Backend, Connection, bound_names, run_test_cell
-from course_lib.grading.sandbox import SandboxError, Zygote
+from grader import notebook as nbio
+from grader.proxy import Backend, Connection, bound_names, run_test_cell
+from grader.sandbox import SandboxError, Zygote
 
 MAX_RESTARTS = 1
 #: a submission folder holding one of these is a course folder: nothing is copied from it
@@ -86,7 +86,7 @@ def grade_submission(source_nb_path, submission_path, *, assignment, student,
 
 def _forbidden(assignment):
     try:
-        from course_lib.grading import rules
+        from exercise_checks import rules
         return tuple(rules.FORBIDDEN.get(assignment, ()))
     except ImportError:
         return ()
@@ -233,7 +233,7 @@ class _Run:
 
     # -- the pass ---------------------------------------------------------------------
     def execute(self, started):
-        from course_lib.grading import testing
+        import exercise_checks as testing
         deadline = started + float(self.limits.notebook_timeout)
         try:
             self._spawn()
@@ -291,7 +291,7 @@ class _Run:
                 self.sandbox.close()
 
     def _record_run(self, step, record, reply):
-        from course_lib.grading import codec
+        from grader import codec
         try:
             outcome = codec.decode(reply["ok"]) if "ok" in reply else {}
         except codec.CodecError:

@@ -342,7 +342,7 @@ def assert_own_work(func, forbidden):
     """Fail when ``func`` delegates the exercise to a library routine.
 
     ``forbidden`` lists dotted prefixes (``"torch.nn.init"``, ``"torch.optim.Adam"``,
-    ``"course_lib.numpy.init"``; see ``course_lib.grading.rules``). Under the course
+    ``"course_lib.numpy.init"``; see ``exercise_checks.rules``). Under the course
     grader the engine's ``own_work`` judges the submission's text instead.
 
     Raises
@@ -370,7 +370,7 @@ def assert_own_work(func, forbidden):
 def run_in_student(probe, *args, **kwargs):
     """Run ``probe(*args, **kwargs)`` next to the student's code and return its result.
 
-    ``probe`` is a function of ``course_lib.grading.probes`` (a driver such as "train a
+    ``probe`` is a function of ``exercise_checks.probes`` (a driver such as "train a
     small model with this optimizer class") that returns plain data. In the student's
     kernel it is simply called; under the course grader it runs in the sandbox, where the
     student's objects among ``args`` are the real ones.

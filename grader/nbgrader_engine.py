@@ -15,9 +15,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Iterator
 
-from course_lib.grading import feedback
-from course_lib.grading.engine import CellResult, NotebookResult
-from course_lib.grading.parallel import Outcome, Task
+from grader import feedback
+from grader.engine import CellResult, NotebookResult
+from grader.parallel import Outcome, Task
 
 
 def _error_of(cell: dict) -> tuple[str, str] | None:
@@ -69,7 +69,7 @@ def run_nbgrader(tasks: list[Task], course_dir: Path, autograded_dir: Path,
     """One ``nbgrader autograde ASSIGNMENT`` per assignment, restricted to the tasks' students."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    from course_lib.grading.gradebook import db_url
+    from grader.gradebook import db_url
 
     by_assignment: dict[str, list[Task]] = defaultdict(list)
     for task in tasks:

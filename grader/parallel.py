@@ -45,7 +45,7 @@ class Outcome:
 
 
 def default_worker_factory():
-    from course_lib.grading.engine import GradingWorker
+    from grader.engine import GradingWorker
 
     return GradingWorker()
 
@@ -116,7 +116,7 @@ def prestart(factory: Callable | None = None) -> None:
 
 def run_task(task: Task, factory: Callable | None = None) -> Outcome:
     """Grade one submission with this process's worker and build its feedback."""
-    from course_lib.grading import feedback
+    from grader import feedback
 
     if factory is not None and _factory is None:
         _init_process(factory)
