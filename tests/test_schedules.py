@@ -8,7 +8,6 @@ import torch
 from torch.optim import lr_scheduler as torch_sched
 from torch.optim import swa_utils
 
-from course_lib.core import schedules as core_sched
 from course_lib.numpy import optim as np_optim
 from course_lib.numpy import schedules as np_sched
 from course_lib.numpy.parameter import Parameter
@@ -53,7 +52,7 @@ IDS = [f"{n}-{i}" for i, (n, _) in enumerate(SCHEDULES)]
 def test_schedule_matches_torch_on_both_kinds_of_optimizer(name, kwargs):
     ref_opt, ours_th_opt, ours_np_opt = torch_sgd(), torch_sgd(), numpy_sgd()
     ref = getattr(torch_sched, name)(ref_opt, **kwargs)
-    ours_th = getattr(core_sched, name)(ours_th_opt, **kwargs)
+    ours_th = getattr(th_sched, name)(ours_th_opt, **kwargs)
     ours_np = getattr(np_sched, name)(ours_np_opt, **kwargs)
     for _ in range(100):
         expected = ref.get_last_lr()
@@ -167,7 +166,7 @@ def test_sequential_three_phases_matches_torch():
         return module.SequentialLR(opt, scheds, milestones=[4, 10])
 
     ref_opt, ours_opt = torch_sgd(), torch_sgd()
-    ref, ours = build(torch_sched, ref_opt), build(core_sched, ours_opt)
+    ref, ours = build(torch_sched, ref_opt), build(th_sched, ours_opt)
     for _ in range(20):
         np.testing.assert_allclose(ours.get_last_lr(), ref.get_last_lr(), rtol=RTOL)
         ref_opt.step()
@@ -204,27 +203,27 @@ def test_scheduler_state_dict_round_trip(build):
 
 
 BAD = [
-    (lambda o: core_sched.StepLR(o, step_size=0), ValueError, "step_size"),
-    (lambda o: core_sched.StepLR(o, step_size=2.5), TypeError, "step_size"),
-    (lambda o: core_sched.ExponentialLR(o, gamma=-0.5), ValueError, "gamma"),
-    (lambda o: core_sched.MultiStepLR(o, milestones=[3, -1]), ValueError, r"milestones\[1\]"),
-    (lambda o: core_sched.CosineAnnealingLR(o, T_max=0), ValueError, "T_max"),
-    (lambda o: core_sched.LinearLR(o, start_factor=0.0), ValueError, "start_factor"),
-    (lambda o: core_sched.LinearLR(o, end_factor=1.5), ValueError, "end_factor"),
-    (lambda o: core_sched.OneCycleLR(o, max_lr=1.0), ValueError, "total_steps"),
-    (lambda o: core_sched.OneCycleLR(o, max_lr=1.0, total_steps=10, pct_start=1.5),
+    (lambda o: th_sched.StepLR(o, step_size=0), ValueError, "step_size"),
+    (lambda o: th_sched.StepLR(o, step_size=2.5), TypeError, "step_size"),
+    (lambda o: th_sched.ExponentialLR(o, gamma=-0.5), ValueError, "gamma"),
+    (lambda o: th_sched.MultiStepLR(o, milestones=[3, -1]), ValueError, r"milestones\[1\]"),
+    (lambda o: th_sched.CosineAnnealingLR(o, T_max=0), ValueError, "T_max"),
+    (lambda o: th_sched.LinearLR(o, start_factor=0.0), ValueError, "start_factor"),
+    (lambda o: th_sched.LinearLR(o, end_factor=1.5), ValueError, "end_factor"),
+    (lambda o: th_sched.OneCycleLR(o, max_lr=1.0), ValueError, "total_steps"),
+    (lambda o: th_sched.OneCycleLR(o, max_lr=1.0, total_steps=10, pct_start=1.5),
      ValueError, "pct_start"),
-    (lambda o: core_sched.OneCycleLR(o, max_lr=[1.0], total_steps=10), ValueError, "max_lr"),
-    (lambda o: core_sched.OneCycleLR(o, 1.0, 10, anneal_strategy="exp"), ValueError,
+    (lambda o: th_sched.OneCycleLR(o, max_lr=[1.0], total_steps=10), ValueError, "max_lr"),
+    (lambda o: th_sched.OneCycleLR(o, 1.0, 10, anneal_strategy="exp"), ValueError,
      "anneal_strategy"),
-    (lambda o: core_sched.ReduceLROnPlateau(o, factor=1.0), ValueError, "factor"),
-    (lambda o: core_sched.ReduceLROnPlateau(o, mode="average"), ValueError, "mode"),
-    (lambda o: core_sched.ReduceLROnPlateau(o, threshold_mode="pct"), ValueError,
+    (lambda o: th_sched.ReduceLROnPlateau(o, factor=1.0), ValueError, "factor"),
+    (lambda o: th_sched.ReduceLROnPlateau(o, mode="average"), ValueError, "mode"),
+    (lambda o: th_sched.ReduceLROnPlateau(o, threshold_mode="pct"), ValueError,
      "threshold_mode"),
-    (lambda o: core_sched.SequentialLR(o, [core_sched.StepLR(o, 2)], milestones=[3]),
+    (lambda o: th_sched.SequentialLR(o, [th_sched.StepLR(o, 2)], milestones=[3]),
      ValueError, "milestones"),
-    (lambda o: core_sched.SequentialLR(o, [core_sched.ReduceLROnPlateau(o),
-                                           core_sched.StepLR(o, 2)], [3]),
+    (lambda o: th_sched.SequentialLR(o, [th_sched.ReduceLROnPlateau(o),
+                                           th_sched.StepLR(o, 2)], [3]),
      TypeError, r"schedulers\[0\]"),
 ]
 
@@ -237,11 +236,11 @@ def test_bad_arguments_name_the_argument(make, error, argument):
 
 def test_scheduler_needs_an_optimizer():
     with pytest.raises(TypeError, match="optimizer"):
-        core_sched.StepLR(object(), step_size=2)
+        th_sched.StepLR(object(), step_size=2)
     with pytest.raises(ValueError, match="last_epoch"):
-        core_sched.StepLR(numpy_sgd(), step_size=2, last_epoch=3)
+        th_sched.StepLR(numpy_sgd(), step_size=2, last_epoch=3)
     with pytest.raises(ValueError, match="cycle_momentum"):
-        core_sched.OneCycleLR(np_optim.Adagrad([Parameter(np.ones(1))]), 1.0, total_steps=5)
+        th_sched.OneCycleLR(np_optim.Adagrad([Parameter(np.ones(1))]), 1.0, total_steps=5)
 
 
 # --- stochastic weight averaging -----------------------------------------------------------
