@@ -249,3 +249,27 @@ def test_optimizer_matches_torch_over_random_runs(name, setup):
         race_through(name, run, setup)
 
     check()
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("name, options", [
+    ("Adam", dict(lr=0.01, amsgrad=True, weight_decay=0.1)),
+    ("AdamW", dict(lr=0.01, maximize=True)),
+    ("NAdam", dict(lr=0.01, decoupled_weight_decay=True, weight_decay=0.1)),
+])
+def test_optimizer_on_cuda_matches_torch_bitwise(name, options):
+    """On a GPU torch.optim.Adam defaults to its foreach kernels, and so does ours."""
+    gen = torch.Generator().manual_seed(0)
+    init = [torch.randn(s, generator=gen) for s in [(64, 32), (32,), ()]]
+    ours_p = [torch.nn.Parameter(t.cuda()) for t in init]
+    ref_p = [torch.nn.Parameter(t.cuda()) for t in init]
+    ours, ref = getattr(th_optim, name)(ours_p, **options), getattr(torch.optim, name)(ref_p,
+                                                                                       **options)
+    for _ in range(STEPS):
+        for p, r in zip(ours_p, ref_p):
+            g = torch.randn(p.shape, generator=gen).cuda()
+            p.grad, r.grad = g.clone(), g.clone()
+        ours.step()
+        ref.step()
+    for p, r in zip(ours_p, ref_p):
+        torch.testing.assert_close(p.detach(), r.detach(), rtol=0, atol=0)

@@ -3,7 +3,8 @@
 Hypothesis draws the scheduler's arguments, the optimizer (SGD with momentum or Adam,
 two parameter groups), a second scheduler on the same optimizer (composition) or none,
 learning rates set by hand on some steps, and a step at which the run is interrupted and
-resumed from state dicts. Each run is 200 steps, with course_lib's schedulers driving a
+resumed from state dicts (course_lib's own, or torch's scheduler state dicts: the
+entries are the same). Each run is 200 steps, with course_lib's schedulers driving a
 ``course_lib.numpy`` and a ``course_lib.torch`` optimizer and torch's driving a
 ``torch.optim`` one. The arithmetic is the same Python float arithmetic in the same
 order, so the learning rates (and cycled momenta) must be *equal*, not close.
@@ -149,7 +150,8 @@ def runs(draw, name):
         manual={draw(st.integers(1, STEPS - 1)): (draw(st.integers(0, 1)),
                                                   draw(st.floats(1e-3, 1.0)))
                 for _ in range(draw(st.integers(0, 3)))},
-        resume_at=draw(st.integers(1, STEPS - 1)))
+        resume_at=draw(st.integers(1, STEPS - 1)),
+        from_torch=draw(st.booleans()))  # resume from torch's scheduler state dicts
 
 
 def make_optimizer(module, kind, lrs):
@@ -194,11 +196,12 @@ class Runner:
         for s in self.schedulers:
             s.step()
 
-    def resume(self):
+    def resume(self, source):
         """Save the optimizer's and the schedulers' state dicts, build everything again
-        (which resets the learning rates) and load them: torch's checkpoint recipe."""
+        (which resets the learning rates) and load them: torch's checkpoint recipe. The
+        schedulers' state dicts come from ``source``: this runner, or torch's."""
         saved_optimizer = copy.deepcopy(self.optimizer.state_dict())
-        saved = [s.state_dict() for s in self.schedulers]
+        saved = [copy.deepcopy(s.state_dict()) for s in source.schedulers]
         fresh = Runner(self.sched_module, self.optim_module, self.run)
         fresh.optimizer.load_state_dict(saved_optimizer)
         for s, state in zip(fresh.schedulers, saved):
@@ -222,7 +225,7 @@ def race(name, run):
                     runner.optimizer.param_groups[group]["lr"] = lr
             if step == run["resume_at"]:
                 for runner in ours:
-                    runner.resume()
+                    runner.resume(ref if run["from_torch"] else runner)
             for runner in [ref, *ours]:
                 runner.step()
             expected = group_values(ref.optimizer)
