@@ -258,8 +258,10 @@ def sgd_step(param, grad, state, *, lr=1e-3, momentum=0.0, dampening=0.0, weight
     when the learning rate changes (a schedule): in PyTorch's form the new rate rescales
     the whole accumulated buffer at once, in Sutskever's the past steps keep the rates
     they were taken with and only new gradients get the new one. PyTorch's Nesterov
-    variant :math:`d = g + \mu b_t` is likewise a rearrangement of Sutskever's
-    look-ahead form in terms of the buffer.
+    variant :math:`d = g + \mu b_t` is Sutskever's look-ahead form after a change of
+    variables that takes the gradient at the current parameters instead of at
+    :math:`\theta + \mu v` (Bengio, Boulanger-Lewandowski & Pascanu 2013, "Advances in
+    optimizing recurrent networks", ICASSP), in the same buffer convention.
 
     Parameters
     ----------
@@ -343,9 +345,9 @@ def rmsprop_step(param, grad, state, *, lr=1e-2, alpha=0.99, eps=1e-8, weight_de
     (after :math:`g \leftarrow g + \lambda\theta`). RMSprop was never published as a
     paper: Geoffrey Hinton proposed it in lecture 6e of his Coursera course "Neural
     Networks for Machine Learning" (2012; slides with Nitish Srivastava and Kevin
-    Swersky), the usual citation. The centered variant and the momentum on
-    :math:`g/\sigma` are Graves (2013), "Generating sequences with recurrent neural
-    networks", arXiv:1308.0850, eqs. (38)-(41).
+    Swersky), the usual citation. The centered variant (dividing by an estimate of the
+    standard deviation instead of the RMS) with momentum on :math:`g/\sigma` is Graves
+    (2013), "Generating sequences with recurrent neural networks", arXiv:1308.0850.
 
     ``state`` holds ``"step"``, ``"square_avg"`` (:math:`v`), ``"momentum_buffer"`` when
     ``momentum > 0`` and ``"grad_avg"`` (:math:`\bar g`) when ``centered``.

@@ -2,9 +2,9 @@
 
 The schedulers and the range test are backend-independent (they only touch
 ``optimizer.param_groups``) and live once in :mod:`course_lib.core.schedules`,
-:mod:`course_lib.core.cyclic_schedules` and :mod:`course_lib.core.lr_finder`; they are re-exported here. :class:`AveragedModel`
-(stochastic weight averaging) and :func:`update_bn` are the NumPy twins of
-``torch.optim.swa_utils``'s.
+:mod:`course_lib.core.cyclic_schedules` and :mod:`course_lib.core.lr_finder`; they are
+re-exported here. :class:`AveragedModel` (stochastic weight averaging) and
+:func:`update_bn` are the NumPy twins of ``torch.optim.swa_utils``'s.
 """
 from __future__ import annotations
 

@@ -3,9 +3,8 @@
 The schedulers and the range test are backend-independent (they only touch
 ``optimizer.param_groups``, so they also drive ``torch.optim`` optimizers) and live once
 in :mod:`course_lib.core.schedules`, :mod:`course_lib.core.cyclic_schedules` and
-:mod:`course_lib.core.lr_finder`; they are
-re-exported here. :class:`AveragedModel` and :func:`update_bn` follow
-``torch.optim.swa_utils``.
+:mod:`course_lib.core.lr_finder`; they are re-exported here. :class:`AveragedModel` and
+:func:`update_bn` follow ``torch.optim.swa_utils``.
 """
 from __future__ import annotations
 
