@@ -249,6 +249,11 @@ def test_float32_parameter_stays_float32():
     opt.step()
     assert p.data.dtype == np.float32
     assert opt.state[p]["exp_avg"].dtype == np.float32
+    q = Parameter(np.ones(4, dtype=np.float32))
+    sgd = np_optim.SGD([q], lr=0.1, momentum=0.9)
+    q.grad = np.ones(4)  # a float64 gradient: the buffer copied from it stays float32
+    sgd.step()
+    assert q.data.dtype == sgd.state[q]["momentum_buffer"].dtype == np.float32
 
 
 def test_functional_step_is_the_same_for_ndarray_and_tensor():

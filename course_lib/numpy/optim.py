@@ -121,7 +121,9 @@ class Optimizer:
                         f"param_groups[{g}]['params'][{i}].grad has shape "
                         f"{np.shape(p.grad)}, its parameter {p.data.shape}: a gradient "
                         "must have its parameter's shape")
-                self._update(p.data, np.asarray(p.grad), self._state(p, group), group)
+                # in the parameter's dtype, so the buffers made from it are too
+                grad = np.asarray(p.grad, dtype=p.data.dtype)
+                self._update(p.data, grad, self._state(p, group), group)
         return loss
 
     def _state(self, p, group):
