@@ -593,3 +593,26 @@ def test_lr_range_test_bad_arguments():
         np_sched.lr_range_test(train_step, opt, smooth=0.0)
     with pytest.raises(ValueError, match="lrs"):
         np_sched.suggest_lr([1e-3, 1e-2], [1.0, 0.5])
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("StepLR", dict(step_size=3, gamma=0.5)),
+    ("MultiStepLR", dict(milestones=[2, 5, 5, 9], gamma=0.3)),
+    ("ConstantLR", dict(factor=0.25, total_iters=4)),
+    ("LinearLR", dict(start_factor=0.2, end_factor=0.9, total_iters=6)),
+    ("ExponentialLR", dict(gamma=0.9)),
+    ("PolynomialLR", dict(total_iters=8, power=2.0)),
+    ("CosineAnnealingLR", dict(T_max=7, eta_min=0.01)),
+])
+def test_closed_form_is_torchs_and_agrees_with_the_chainable_rule(name, kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref_opt, ours_opt = torch_sgd(), numpy_sgd()
+        ref = getattr(torch_sched, name)(ref_opt, **kwargs)
+        ours = getattr(np_sched, name)(ours_opt, **kwargs)
+        for _ in range(20):
+            assert ours._get_closed_form_lr() == ref._get_closed_form_lr()
+            np.testing.assert_allclose(ours._get_closed_form_lr(), ours.get_last_lr(),
+                                       rtol=1e-13, atol=1e-15)
+            ref.step()
+            ours.step()
