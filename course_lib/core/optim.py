@@ -3,9 +3,9 @@
 Each ``<name>_step(param, grad, state, ...)`` applies one update of one parameter *in
 place*. ``param`` is a NumPy ``ndarray`` (any shape, 0-d included) or a ``torch.Tensor``,
 and ``grad`` has its shape. The backend is chosen once per call from ``param``'s type
-(:func:`_ops_for`): a small table of operations named after torch's in-place tensor
-methods (``add_``, ``addcmul_``, ``addcdiv_``, ``lerp_``, ...), one fused kernel on a
-tensor, the plain formula on an ndarray. Intermediate results are never inspected to
+(:mod:`course_lib.core.optim_ops`): a small table of operations named after torch's
+in-place tensor methods (``add_``, ``addcmul_``, ``addcdiv_``, ``lerp_``, ...), one fused
+kernel on a tensor, the plain formula on an ndarray. Intermediate results are never inspected to
 guess the backend (on a 0-d ndarray, NumPy arithmetic returns NumPy *scalars*), and every
 buffer stored in ``state`` is a real array of ``param``'s backend.
 
@@ -32,8 +32,7 @@ Notation in the docstrings: :math:`\\theta` the parameter, :math:`g` its gradien
 """
 from __future__ import annotations
 
-import numpy as np
-
+from course_lib.core.optim_ops import ops_for, read_scalar
 from course_lib.core.validate import check_betas, check_number, check_flag
 
 __all__ = [
@@ -44,170 +43,12 @@ __all__ = [
 ]
 
 
-# --- the two backends' array operations -------------------------------------------------
-# On a tensor each is one kernel (the optimizer step is memory-bound: fewer passes over
-# the parameters means a faster step), on an ndarray the formula torch's kernel computes.
-
-class _NumpyOps:
-    """The operations on ndarrays. Results that go into ``state`` are ndarrays (0-d ones
-    included), so the in-place updates of later steps write into them."""
-
-    @staticmethod
-    def copy(x):
-        return np.array(x, copy=True)
-
-    @staticmethod
-    def full_like(param, value):
-        return np.full_like(param, value)
-
-    @staticmethod
-    def sqrt(x):
-        return np.sqrt(x)
-
-    @staticmethod
-    def add(x, y, alpha):
-        return x + alpha * y
-
-    @staticmethod
-    def add_(x, y, alpha):
-        x += alpha * y
-        return x
-
-    @staticmethod
-    def addcmul(x, a, b, value):
-        return x + value * a * b
-
-    @staticmethod
-    def addcmul_(x, a, b, value):
-        x += value * a * b
-        return x
-
-    @staticmethod
-    def addcdiv_(x, a, b, value):
-        x += value * a / b
-        return x
-
-    @staticmethod
-    def lerp_(average, value, weight):
-        # torch's formula: the form with the smaller coefficient is the more accurate one
-        if abs(weight) < 0.5:
-            average += weight * (value - average)
-        else:
-            average[...] = value - (value - average) * (1 - weight)
-        return average
-
-    @staticmethod
-    def maximum_(x, other):
-        np.maximum(x, other, out=x)
-        return x
-
-    @staticmethod
-    def rdiv(scalar, x):
-        """``scalar / x`` as torch computes it for a tensor: ``x.reciprocal() * scalar``."""
-        return np.reciprocal(x) * scalar
-
-    @staticmethod
-    def new_step(param):
-        return 0
-
-    @staticmethod
-    def new_scalar(param, value):
-        """A 0-d array for a running scalar (NAdam's momentum product): float32 for a
-        float32 parameter, as torch keeps it under its default dtype, else float64."""
-        return np.array(value, dtype=np.float32 if param.dtype == np.float32 else np.float64)
-
-    @staticmethod
-    def mul_scalar_(x, value):
-        x *= x.dtype.type(value)  # in the scalar's own dtype, as torch multiplies it
-        return x
-
-
-class _TorchOps:
-    """The operations on tensors: torch's in-place methods."""
-
-    @staticmethod
-    def copy(x):
-        return x.detach().clone()
-
-    @staticmethod
-    def full_like(param, value):
-        import torch  # only reached with tensors
-        return torch.full_like(param, value, memory_format=torch.preserve_format)
-
-    @staticmethod
-    def sqrt(x):
-        return x.sqrt()
-
-    @staticmethod
-    def add(x, y, alpha):
-        return x.add(y, alpha=alpha)
-
-    @staticmethod
-    def add_(x, y, alpha):
-        return x.add_(y, alpha=alpha)
-
-    @staticmethod
-    def addcmul(x, a, b, value):
-        return x.addcmul(a, b, value=value)
-
-    @staticmethod
-    def addcmul_(x, a, b, value):
-        return x.addcmul_(a, b, value=value)
-
-    @staticmethod
-    def addcdiv_(x, a, b, value):
-        return x.addcdiv_(a, b, value=value)
-
-    @staticmethod
-    def lerp_(average, value, weight):
-        return average.lerp_(value, weight)
-
-    @staticmethod
-    def maximum_(x, other):
-        import torch
-        return torch.maximum(x, other, out=x)
-
-    @staticmethod
-    def rdiv(scalar, x):
-        return scalar / x
-
-    @staticmethod
-    def new_step(param):
-        import torch
-        return torch.tensor(0.0, dtype=_torch_scalar_dtype())
-
-    @staticmethod
-    def new_scalar(param, value):
-        import torch
-        return torch.tensor(value, dtype=_torch_scalar_dtype())
-
-    @staticmethod
-    def mul_scalar_(x, value):
-        return x.mul_(value)
-
-
-def _torch_scalar_dtype():
-    """The dtype of torch.optim's step counters: float64 if that is torch's default
-    dtype, else float32 (``torch.optim.optimizer._get_scalar_dtype``)."""
-    import torch
-    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
-
-
-def _ops_for(param):
-    """The operations of ``param``'s backend: NumPy for an ndarray, else torch."""
-    return _NumpyOps if isinstance(param, np.ndarray) else _TorchOps
-
-
-def _value(x):
-    """A Python number from a stored scalar: an int, or a 0-d tensor/array read with
-    ``.item()`` as torch.optim reads its step counters (``_get_value``)."""
-    return x.item() if hasattr(x, "item") else x
-
+# --- pieces shared by the rules ---------------------------------------------------------
 
 def _count_step(state):
     """Add one to ``state["step"]`` (in place for a tensor, as torch) and return it."""
     state["step"] += 1
-    return _value(state["step"])
+    return read_scalar(state["step"])
 
 
 def _ascent_and_l2(ops, param, grad, weight_decay, maximize):
@@ -274,7 +115,7 @@ def sgd_step(param, grad, state, *, lr=1e-3, momentum=0.0, dampening=0.0, weight
     nesterov, maximize : bool
         ``maximize`` ascends the objective (uses :math:`-g`).
     """
-    ops = _ops_for(param)
+    ops = ops_for(param)
     grad = _ascent_and_l2(ops, param, grad, weight_decay, maximize)
     if momentum != 0:
         buf = state.get("momentum_buffer")
@@ -292,7 +133,7 @@ def adagrad_init_state(param, state, initial_accumulator_value=0.0):
     """Fill an Adagrad ``state``: ``"step"`` 0 and ``"sum"`` (:math:`s_0`, shape of
     ``param``) = ``initial_accumulator_value``. torch.optim.Adagrad does this for every
     parameter when it is built (the classes of both backends do the same)."""
-    ops = _ops_for(param)
+    ops = ops_for(param)
     state["step"] = ops.new_step(param)
     state["sum"] = ops.full_like(param, initial_accumulator_value)
     return state
@@ -315,7 +156,7 @@ def adagrad_step(param, grad, state, *, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
     ``state`` holds ``"step"`` and ``"sum"`` (:math:`s`, shape of ``param``); an empty
     one is filled by :func:`adagrad_init_state` with ``initial_accumulator_value``.
     """
-    ops = _ops_for(param)
+    ops = ops_for(param)
     if "step" not in state:
         adagrad_init_state(param, state, initial_accumulator_value)
     step = _count_step(state)
@@ -352,7 +193,7 @@ def rmsprop_step(param, grad, state, *, lr=1e-2, alpha=0.99, eps=1e-8, weight_de
     ``state`` holds ``"step"``, ``"square_avg"`` (:math:`v`), ``"momentum_buffer"`` when
     ``momentum > 0`` and ``"grad_avg"`` (:math:`\bar g`) when ``centered``.
     """
-    ops = _ops_for(param)
+    ops = ops_for(param)
     if "step" not in state:
         state["step"] = ops.new_step(param)
         state["square_avg"] = ops.full_like(param, 0)
@@ -405,7 +246,7 @@ def adam_step(param, grad, state, *, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
     ``state`` holds ``"step"``, ``"exp_avg"`` (:math:`m`), ``"exp_avg_sq"`` (:math:`v`)
     and, with ``amsgrad``, ``"max_exp_avg_sq"`` (:math:`\hat v`).
     """
-    ops = _ops_for(param)
+    ops = ops_for(param)
     if "step" not in state:
         state["step"] = ops.new_step(param)
         state["exp_avg"] = ops.full_like(param, 0)
@@ -462,7 +303,7 @@ def nadam_step(param, grad, state, *, lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8,
     in the NumPy backend a 0-d array in the parameter's precision (float32 or float64).
     It is rounded to that precision at every step, so float32 changes the digits.
     """
-    ops = _ops_for(param)
+    ops = ops_for(param)
     if "step" not in state:
         state["step"] = ops.new_step(param)
         state["mu_product"] = ops.new_scalar(param, 1.0)
@@ -477,7 +318,7 @@ def nadam_step(param, grad, state, *, lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8,
 
     mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
     mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))
-    mu_product = _value(ops.mul_scalar_(state["mu_product"], mu))  # Pi_t = Pi_{t-1} mu_t
+    mu_product = read_scalar(ops.mul_scalar_(state["mu_product"], mu))  # Pi_t = Pi_t-1 mu_t
     mu_product_next = mu_product * mu_next
 
     exp_avg = ops.lerp_(state["exp_avg"], grad, 1 - beta1)
@@ -507,7 +348,7 @@ def adamax_step(param, grad, state, *, lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8
 
     ``state`` holds ``"step"``, ``"exp_avg"`` (:math:`m`), ``"exp_inf"`` (:math:`u`).
     """
-    ops = _ops_for(param)
+    ops = ops_for(param)
     if "step" not in state:
         state["step"] = ops.new_step(param)
         state["exp_avg"] = ops.full_like(param, 0)
@@ -555,7 +396,7 @@ def radam_step(param, grad, state, *, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
     ``state`` holds ``"step"``, ``"exp_avg"`` (:math:`m`) and ``"exp_avg_sq"``
     (:math:`v`).
     """
-    ops = _ops_for(param)
+    ops = ops_for(param)
     if "step" not in state:
         state["step"] = ops.new_step(param)
         state["exp_avg"] = ops.full_like(param, 0)
@@ -608,7 +449,7 @@ def adadelta_step(param, grad, state, *, lr=1.0, rho=0.9, eps=1e-6, weight_decay
     ``state`` holds ``"step"``, ``"square_avg"`` (:math:`v`) and ``"acc_delta"``
     (:math:`u`).
     """
-    ops = _ops_for(param)
+    ops = ops_for(param)
     if "step" not in state:
         state["step"] = ops.new_step(param)
         state["square_avg"] = ops.full_like(param, 0)

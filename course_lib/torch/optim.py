@@ -12,11 +12,12 @@ from __future__ import annotations
 import torch
 
 from course_lib.core.optim import (  # noqa: F401  (the functional steps are public here too)
-    _TorchOps, _value, adadelta_defaults, adadelta_step, adagrad_defaults, adagrad_init_state,
+    adadelta_defaults, adadelta_step, adagrad_defaults, adagrad_init_state,
     adagrad_step, adam_defaults, adam_step, adamax_defaults, adamax_step, check_flag,
     nadam_defaults, nadam_step, radam_defaults, radam_step, rmsprop_defaults, rmsprop_step,
     sgd_defaults, sgd_step,
 )
+from course_lib.core.optim_ops import TorchOps, read_scalar
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "NAdam", "Adamax",
            "RAdam", "Adadelta",
@@ -176,7 +177,7 @@ def adam_step_foreach(params, grads, states, *, lr=1e-3, beta1=0.9, beta2=0.999,
     by_device = {}
     for p, g, state in zip(params, grads, states, strict=True):
         if "step" not in state:
-            state["step"] = _TorchOps.new_step(p)
+            state["step"] = TorchOps.new_step(p)
             state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
             state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         if amsgrad and "max_exp_avg_sq" not in state:
@@ -206,7 +207,7 @@ def adam_step_foreach(params, grads, states, *, lr=1e-3, beta1=0.9, beta2=0.999,
         else:
             second_moments = exp_avg_sqs
         denoms = torch._foreach_sqrt(second_moments)
-        steps = [_value(s["step"]) for s in sts]  # read with .item(), as torch.optim
+        steps = [read_scalar(s["step"]) for s in sts]  # read with .item(), as torch.optim
         torch._foreach_div_(denoms, [(1 - beta2 ** t) ** 0.5 for t in steps])
         torch._foreach_add_(denoms, eps)
         torch._foreach_addcdiv_(ps, exp_avgs, denoms, [-(lr / (1 - beta1 ** t)) for t in steps])
