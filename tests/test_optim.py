@@ -38,6 +38,11 @@ CASES = [
     ("NAdam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True, maximize=True)),
     ("Adamax", dict(lr=0.01)),
     ("Adamax", dict(lr=0.01, betas=(0.7, 0.9), weight_decay=0.1, maximize=True)),
+    ("RAdam", dict(lr=0.01)),
+    ("RAdam", dict(lr=0.01, betas=(0.8, 0.9), weight_decay=0.1, decoupled_weight_decay=True,
+                   maximize=True)),
+    ("Adadelta", dict(lr=1.0)),
+    ("Adadelta", dict(lr=0.5, rho=0.8, eps=1e-4, weight_decay=0.1, maximize=True)),
 ]
 CASE_IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in kw.items())}" for name, kw in CASES]
 
@@ -244,6 +249,11 @@ def test_float32_parameter_stays_float32():
     opt.step()
     assert p.data.dtype == np.float32
     assert opt.state[p]["exp_avg"].dtype == np.float32
+    q = Parameter(np.ones(4, dtype=np.float32))
+    sgd = np_optim.SGD([q], lr=0.1, momentum=0.9)
+    q.grad = np.ones(4)  # a float64 gradient: the buffer copied from it stays float32
+    sgd.step()
+    assert q.data.dtype == sgd.state[q]["momentum_buffer"].dtype == np.float32
 
 
 def test_functional_step_is_the_same_for_ndarray_and_tensor():
@@ -309,6 +319,11 @@ BAD_ARGUMENTS = [
     ("AdamW", dict(weight_decay=-0.01), ValueError, "weight_decay"),
     ("NAdam", dict(momentum_decay=-1.0), ValueError, "momentum_decay"),
     ("Adamax", dict(betas=(0.9, 1.5)), ValueError, r"betas\[1\]"),
+    ("RMSprop", dict(alpha=1.5), ValueError, "alpha"),
+    ("RAdam", dict(betas=(0.9, 1.0)), ValueError, r"betas\[1\]"),
+    ("RAdam", dict(decoupled_weight_decay="yes"), TypeError, "decoupled_weight_decay"),
+    ("Adadelta", dict(rho=1.5), ValueError, "rho"),
+    ("Adadelta", dict(lr=-1.0), ValueError, "lr"),
 ]
 
 
@@ -336,10 +351,182 @@ def test_numpy_optimizer_rejects_bad_params():
 
 def test_defaults_and_signatures_follow_torch():
     import inspect
-    for name in ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "NAdam", "Adamax"]:
+    for name in ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "NAdam", "Adamax", "RAdam",
+                 "Adadelta"]:
         ref = inspect.signature(getattr(torch.optim, name)).parameters
         for module in (np_optim, th_optim):
             ours = inspect.signature(getattr(module, name)).parameters
             for arg, p in ours.items():
                 assert arg in ref, (name, arg)
                 assert p.default == ref[arg].default, (name, arg)
+
+
+
+# --- regressions: each was a bug ---------------------------------------------------------
+
+ZERO_D_CASES = [
+    ("NAdam", dict(lr=0.1)),
+    ("RMSprop", dict(lr=0.01, centered=True)),
+    ("SGD", dict(lr=0.1, momentum=0.9, maximize=True)),
+    ("SGD", dict(lr=0.1, momentum=0.9, weight_decay=0.1)),
+    ("Adam", dict(lr=0.1, maximize=True, weight_decay=0.1)),
+    ("Adagrad", dict(lr=0.1, maximize=True, weight_decay=0.1)),
+    ("Adadelta", dict(maximize=True, weight_decay=0.1)),
+    ("RAdam", dict(lr=0.1, maximize=True, weight_decay=0.1)),
+]
+
+
+@pytest.mark.parametrize("name, kwargs", ZERO_D_CASES)
+def test_numpy_optimizers_update_0d_parameters_like_torch(name, kwargs):
+    # arithmetic on a 0-d ndarray returns NumPy scalars; the rules used to take them for
+    # tensors (.clone, .sqrt) and crash, and buffers must stay arrays updated in place
+    p, r = Parameter(np.array(1.5)), torch.nn.Parameter(torch.tensor(1.5))
+    ours, ref = getattr(np_optim, name)([p], **kwargs), getattr(torch.optim, name)([r], **kwargs)
+    for g in [0.3, -1.2, 0.7, 2.0, -0.1]:
+        p.grad, r.grad = np.array(g), torch.tensor(g)
+        ours.step()
+        ref.step()
+    assert isinstance(p.data, np.ndarray) and p.data.shape == ()
+    np.testing.assert_allclose(p.data, r.item(), rtol=1e-13)
+    for key, value in ref.state[r].items():
+        assert isinstance(ours.state[p][key], (int, np.ndarray)), key
+        np.testing.assert_allclose(ours.state[p][key], value.item(), rtol=1e-13, err_msg=key)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_state_layout_is_torchs(backend):
+    """SGD without momentum keeps no state; Adagrad creates it for every parameter at once."""
+    make = ((lambda: Parameter(np.ones(2))) if backend == "numpy"
+            else (lambda: torch.nn.Parameter(torch.ones(2))))
+    module = np_optim if backend == "numpy" else th_optim
+    grad = (lambda: np.ones(2)) if backend == "numpy" else (lambda: torch.ones(2))
+    for name, kwargs in [("SGD", dict(lr=0.1)), ("SGD", dict(lr=0.1, momentum=0.9)),
+                         ("Adagrad", dict(lr=0.1, initial_accumulator_value=0.25))]:
+        ours_params, ref_params = [make(), make()], [torch.nn.Parameter(torch.ones(2))
+                                                     for _ in range(2)]
+        ours = getattr(module, name)(ours_params, **kwargs)
+        ref = getattr(torch.optim, name)(ref_params, **kwargs)
+        assert ours.state_dict()["state"].keys() == ref.state_dict()["state"].keys()
+        ours_params[0].grad, ref_params[0].grad = grad(), torch.ones(2)  # only the first
+        ours.step()
+        ref.step()
+        ours_state, ref_state = ours.state_dict()["state"], ref.state_dict()["state"]
+        assert ours_state.keys() == ref_state.keys(), (name, kwargs)
+        for i in ref_state:
+            assert ours_state[i].keys() == ref_state[i].keys()
+            for key in ref_state[i]:
+                np.testing.assert_array_equal(np.asarray(ours_state[i][key], dtype=float),
+                                              ref_state[i][key].numpy())
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_adagrad_uses_the_constructors_accumulator_value_for_every_group(backend):
+    """torch.optim.Adagrad fills the sums with the constructor's value, also for a group
+    that sets its own and for a group added later; we do the same."""
+    module = np_optim if backend == "numpy" else th_optim
+    if backend == "numpy":
+        a, b, c = (Parameter(np.ones(2)) for _ in range(3))
+    else:
+        a, b, c = (torch.nn.Parameter(torch.ones(2)) for _ in range(3))
+    ra, rb, rc = (torch.nn.Parameter(torch.ones(2)) for _ in range(3))
+    ours = module.Adagrad([{"params": [a]}, {"params": [b], "initial_accumulator_value": 5.0}],
+                          lr=0.1, initial_accumulator_value=0.5)
+    ref = torch.optim.Adagrad([{"params": [ra]},
+                               {"params": [rb], "initial_accumulator_value": 5.0}],
+                              lr=0.1, initial_accumulator_value=0.5)
+    ours.add_param_group({"params": [c], "initial_accumulator_value": 3.0})
+    ref.add_param_group({"params": [rc], "initial_accumulator_value": 3.0})
+    for p, r in [(a, ra), (b, rb), (c, rc)]:
+        p.grad, r.grad = ((np.ones(2), torch.ones(2)) if backend == "numpy"
+                          else (torch.ones(2), torch.ones(2)))
+    ours.step()
+    ref.step()
+    for p, r in [(a, ra), (b, rb), (c, rc)]:
+        np.testing.assert_array_equal(np.asarray(ours.state[p]["sum"]), ref.state[r]["sum"])
+        np.testing.assert_array_equal(np.asarray(p.data if backend == "numpy" else p.detach()),
+                                      r.detach().numpy())
+
+
+def test_numpy_optimizer_takes_named_parameters_as_torch():
+    from course_lib.numpy import layers
+
+    model = layers.mlp([3, 4, 2], generator=np.random.default_rng(0))
+    ref_model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(),
+                                    torch.nn.Linear(4, 2))
+    ours = np_optim.Adam(model.named_parameters(), lr=0.1)
+    ref = torch.optim.Adam(ref_model.named_parameters(), lr=0.1)
+    names = [n for n, _ in ref_model.named_parameters()]
+    assert ours.param_groups[0]["param_names"] == names
+    assert ours.state_dict()["param_groups"][0]["param_names"] == (
+        ref.state_dict()["param_groups"][0]["param_names"])
+    assert ours.param_groups[0]["params"] == list(model.parameters())
+    with pytest.raises(ValueError, match="name"):  # with and without names: torch refuses
+        ours.add_param_group({"params": [Parameter(np.ones(2))]})
+    with pytest.raises(ValueError, match="name"):
+        np_optim.SGD([("w", Parameter(np.ones(2))), Parameter(np.ones(2))], lr=0.1)
+    # the names survive a state-dict round trip, as in torch
+    fresh = np_optim.Adam(model.parameters(), lr=0.1)
+    fresh.load_state_dict(ours.state_dict())
+    assert fresh.param_groups[0]["param_names"] == names
+
+
+def test_numpy_gradient_of_the_wrong_shape_is_an_error_naming_it():
+    p, q = Parameter(np.ones((2, 3))), Parameter(np.ones(3))
+    opt = np_optim.Adam([p, q], lr=0.1)
+    p.grad, q.grad = np.ones((2, 3)), np.ones((2, 3))  # q's would broadcast silently
+    with pytest.raises(ValueError, match=r"params'\]\[1\]\.grad has shape \(2, 3\).*\(3,\)"):
+        opt.step()
+    q.grad = np.ones(1)
+    with pytest.raises(ValueError, match="grad"):
+        opt.step()
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "Adagrad", "Adamax", "NAdam", "RAdam"])
+def test_torch_backend_resumes_from_torch_optim_under_float32_default_bitwise(name):
+    """The issue's case: float64 parameters under torch's default float32, where
+    torch.optim stores ``step`` as a float32 tensor and reads it with .item()."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    try:
+        kwargs = dict(lr=0.05, lr_decay=0.1) if name == "Adagrad" else dict(lr=0.05)
+        rng = np.random.default_rng(11)
+        init = rng.standard_normal((3, 2))
+        ref_p = torch.nn.Parameter(torch.tensor(init))
+        ref = getattr(torch.optim, name)([ref_p], **kwargs)
+        grads = [rng.standard_normal((3, 2)) for _ in range(30)]
+        for g in grads[:10]:
+            ref_p.grad = torch.tensor(g)
+            ref.step()
+        assert ref.state[ref_p]["step"].dtype == torch.float32
+        ours_p = torch.nn.Parameter(ref_p.detach().clone())
+        ours = getattr(th_optim, name)([ours_p], **kwargs)
+        ours.load_state_dict(copy.deepcopy(ref.state_dict()))
+        ref2_p = torch.nn.Parameter(ref_p.detach().clone())
+        ref2 = getattr(torch.optim, name)([ref2_p], **kwargs)
+        ref2.load_state_dict(copy.deepcopy(ref.state_dict()))
+        for g in grads[10:]:
+            ours_p.grad, ref2_p.grad = torch.tensor(g), torch.tensor(g)
+            ours.step()
+            ref2.step()
+        torch.testing.assert_close(ours_p.detach(), ref2_p.detach(), rtol=0, atol=0)
+    finally:
+        torch.set_default_dtype(old)
+
+
+def test_nadam_keeps_torchs_float32_momentum_product_under_the_default_dtype():
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    try:
+        rng = np.random.default_rng(12)
+        init = rng.standard_normal(4)
+        ours_p, ref_p = (torch.nn.Parameter(torch.tensor(init)) for _ in range(2))
+        ours, ref = th_optim.NAdam([ours_p], lr=0.05), torch.optim.NAdam([ref_p], lr=0.05)
+        for _ in range(50):
+            g = rng.standard_normal(4)
+            ours_p.grad, ref_p.grad = torch.tensor(g), torch.tensor(g)
+            ours.step()
+            ref.step()
+        assert ours.state[ours_p]["mu_product"].dtype == torch.float32
+        torch.testing.assert_close(ours_p.detach(), ref_p.detach(), rtol=0, atol=0)
+    finally:
+        torch.set_default_dtype(old)

@@ -1,6 +1,7 @@
 """Schedules against torch.optim.lr_scheduler, SWA against torch.optim.swa_utils, and the
 learning-rate range test."""
 import copy
+import warnings
 
 import numpy as np
 import pytest
@@ -8,7 +9,6 @@ import torch
 from torch.optim import lr_scheduler as torch_sched
 from torch.optim import swa_utils
 
-from course_lib.core import schedules as core_sched
 from course_lib.numpy import optim as np_optim
 from course_lib.numpy import schedules as np_sched
 from course_lib.numpy.parameter import Parameter
@@ -53,7 +53,7 @@ IDS = [f"{n}-{i}" for i, (n, _) in enumerate(SCHEDULES)]
 def test_schedule_matches_torch_on_both_kinds_of_optimizer(name, kwargs):
     ref_opt, ours_th_opt, ours_np_opt = torch_sgd(), torch_sgd(), numpy_sgd()
     ref = getattr(torch_sched, name)(ref_opt, **kwargs)
-    ours_th = getattr(core_sched, name)(ours_th_opt, **kwargs)
+    ours_th = getattr(th_sched, name)(ours_th_opt, **kwargs)
     ours_np = getattr(np_sched, name)(ours_np_opt, **kwargs)
     for _ in range(100):
         expected = ref.get_last_lr()
@@ -167,7 +167,7 @@ def test_sequential_three_phases_matches_torch():
         return module.SequentialLR(opt, scheds, milestones=[4, 10])
 
     ref_opt, ours_opt = torch_sgd(), torch_sgd()
-    ref, ours = build(torch_sched, ref_opt), build(core_sched, ours_opt)
+    ref, ours = build(torch_sched, ref_opt), build(th_sched, ours_opt)
     for _ in range(20):
         np.testing.assert_allclose(ours.get_last_lr(), ref.get_last_lr(), rtol=RTOL)
         ref_opt.step()
@@ -204,28 +204,45 @@ def test_scheduler_state_dict_round_trip(build):
 
 
 BAD = [
-    (lambda o: core_sched.StepLR(o, step_size=0), ValueError, "step_size"),
-    (lambda o: core_sched.StepLR(o, step_size=2.5), TypeError, "step_size"),
-    (lambda o: core_sched.ExponentialLR(o, gamma=-0.5), ValueError, "gamma"),
-    (lambda o: core_sched.MultiStepLR(o, milestones=[3, -1]), ValueError, r"milestones\[1\]"),
-    (lambda o: core_sched.CosineAnnealingLR(o, T_max=0), ValueError, "T_max"),
-    (lambda o: core_sched.LinearLR(o, start_factor=0.0), ValueError, "start_factor"),
-    (lambda o: core_sched.LinearLR(o, end_factor=1.5), ValueError, "end_factor"),
-    (lambda o: core_sched.OneCycleLR(o, max_lr=1.0), ValueError, "total_steps"),
-    (lambda o: core_sched.OneCycleLR(o, max_lr=1.0, total_steps=10, pct_start=1.5),
+    (lambda o: th_sched.StepLR(o, step_size=0), ValueError, "step_size"),
+    (lambda o: th_sched.StepLR(o, step_size=2.5), TypeError, "step_size"),
+    (lambda o: th_sched.ExponentialLR(o, gamma=-0.5), ValueError, "gamma"),
+    (lambda o: th_sched.MultiStepLR(o, milestones=[3, -1]), ValueError, r"milestones\[1\]"),
+    (lambda o: th_sched.CosineAnnealingLR(o, T_max=0), ValueError, "T_max"),
+    (lambda o: th_sched.LinearLR(o, start_factor=0.0), ValueError, "start_factor"),
+    (lambda o: th_sched.LinearLR(o, end_factor=1.5), ValueError, "end_factor"),
+    (lambda o: th_sched.OneCycleLR(o, max_lr=1.0), ValueError, "total_steps"),
+    (lambda o: th_sched.OneCycleLR(o, max_lr=1.0, total_steps=10, pct_start=1.5),
      ValueError, "pct_start"),
-    (lambda o: core_sched.OneCycleLR(o, max_lr=[1.0], total_steps=10), ValueError, "max_lr"),
-    (lambda o: core_sched.OneCycleLR(o, 1.0, 10, anneal_strategy="exp"), ValueError,
+    (lambda o: th_sched.OneCycleLR(o, max_lr=[1.0], total_steps=10), ValueError, "max_lr"),
+    (lambda o: th_sched.OneCycleLR(o, 1.0, 10, anneal_strategy="exp"), ValueError,
      "anneal_strategy"),
-    (lambda o: core_sched.ReduceLROnPlateau(o, factor=1.0), ValueError, "factor"),
-    (lambda o: core_sched.ReduceLROnPlateau(o, mode="average"), ValueError, "mode"),
-    (lambda o: core_sched.ReduceLROnPlateau(o, threshold_mode="pct"), ValueError,
+    (lambda o: th_sched.ReduceLROnPlateau(o, factor=1.0), ValueError, "factor"),
+    (lambda o: th_sched.ReduceLROnPlateau(o, mode="average"), ValueError, "mode"),
+    (lambda o: th_sched.ReduceLROnPlateau(o, threshold_mode="pct"), ValueError,
      "threshold_mode"),
-    (lambda o: core_sched.SequentialLR(o, [core_sched.StepLR(o, 2)], milestones=[3]),
+    (lambda o: th_sched.SequentialLR(o, [th_sched.StepLR(o, 2)], milestones=[3]),
      ValueError, "milestones"),
-    (lambda o: core_sched.SequentialLR(o, [core_sched.ReduceLROnPlateau(o),
-                                           core_sched.StepLR(o, 2)], [3]),
+    (lambda o: th_sched.SequentialLR(o, [th_sched.ReduceLROnPlateau(o),
+                                           th_sched.StepLR(o, 2)], [3]),
      TypeError, r"schedulers\[0\]"),
+    (lambda o: th_sched.LambdaLR(o, lr_lambda=0.5), TypeError, "lr_lambda"),
+    (lambda o: th_sched.LambdaLR(o, lr_lambda=[lambda t: 1.0]), ValueError, "lr_lambda"),
+    (lambda o: th_sched.MultiplicativeLR(o, lr_lambda="x"), TypeError, "lr_lambda"),
+    (lambda o: th_sched.ConstantLR(o, factor=0.0), ValueError, "factor"),
+    (lambda o: th_sched.ConstantLR(o, factor=1.5), ValueError, "factor"),
+    (lambda o: th_sched.PolynomialLR(o, total_iters=0), ValueError, "total_iters"),
+    (lambda o: th_sched.PolynomialLR(o, power=-1.0), ValueError, "power"),
+    (lambda o: th_sched.CosineAnnealingWarmRestarts(o, T_0=0), ValueError, "T_0"),
+    (lambda o: th_sched.CosineAnnealingWarmRestarts(o, T_0=5, T_mult=1.5), TypeError,
+     "T_mult"),
+    (lambda o: th_sched.CyclicLR(o, 0.01, 0.1, mode="sawtooth"), ValueError, "mode"),
+    (lambda o: th_sched.CyclicLR(o, 0.01, [0.1], step_size_up=4), ValueError, "max_lr"),
+    (lambda o: th_sched.CyclicLR(o, 0.01, 0.1, step_size_up=0), ValueError, "step_size_up"),
+    (lambda o: th_sched.CyclicLR(o, -0.01, 0.1), ValueError, "base_lr"),
+    (lambda o: th_sched.ChainedScheduler([]), ValueError, "schedulers"),
+    (lambda o: th_sched.ChainedScheduler([th_sched.StepLR(o, 2), th_sched.StepLR(numpy_sgd(), 2)]),
+     ValueError, r"schedulers\[1\]"),
 ]
 
 
@@ -237,11 +254,130 @@ def test_bad_arguments_name_the_argument(make, error, argument):
 
 def test_scheduler_needs_an_optimizer():
     with pytest.raises(TypeError, match="optimizer"):
-        core_sched.StepLR(object(), step_size=2)
+        th_sched.StepLR(object(), step_size=2)
     with pytest.raises(ValueError, match="last_epoch"):
-        core_sched.StepLR(numpy_sgd(), step_size=2, last_epoch=3)
+        th_sched.StepLR(numpy_sgd(), step_size=2, last_epoch=3)
     with pytest.raises(ValueError, match="cycle_momentum"):
-        core_sched.OneCycleLR(np_optim.Adagrad([Parameter(np.ones(1))]), 1.0, total_steps=5)
+        th_sched.OneCycleLR(np_optim.Adagrad([Parameter(np.ones(1))]), 1.0, total_steps=5)
+    with pytest.raises(ValueError, match="cycle_momentum"):
+        th_sched.CyclicLR(np_optim.Adagrad([Parameter(np.ones(1))]), 0.01, 0.1)
+
+
+# --- torch's chainable semantics: each was a bug of the closed forms ----------------------
+
+def _both(build_and_run):
+    """The same script on a torch.optim optimizer driven by torch's schedulers and by ours
+    (on a course_lib.numpy optimizer)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch: "lr_scheduler.step() before optimizer.step()"
+        return build_and_run(torch_sched, torch_sgd()), build_and_run(np_sched, numpy_sgd())
+
+
+def test_a_learning_rate_set_by_hand_is_kept_as_torch_keeps_it():
+    def script(module, opt):
+        sched = module.StepLR(opt, step_size=2, gamma=0.5)
+        lrs = [opt.param_groups[0]["lr"]]
+        opt.param_groups[0]["lr"] = 1.0  # by hand, after step 0
+        lrs.append(opt.param_groups[0]["lr"])
+        for _ in range(2):
+            sched.step()
+            lrs.append(opt.param_groups[0]["lr"])
+        return lrs
+
+    ref, ours = _both(script)
+    assert ours == ref
+    assert ours[2] == 1.0  # kept: the closed form overwrote it with 0.1
+
+
+def test_two_schedulers_on_one_optimizer_compose_as_torchs():
+    def script(module, opt):
+        a, b = module.ExponentialLR(opt, gamma=0.9), module.StepLR(opt, step_size=2)
+        lrs = []
+        for _ in range(4):
+            a.step()
+            b.step()
+            lrs.append(opt.param_groups[1]["lr"])
+        return lrs
+
+    ref, ours = _both(script)
+    assert ours == ref
+    assert ours[1] == pytest.approx(LRS[1] * 0.9 ** 2 * 0.1, rel=1e-15)  # both factors
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("StepLR", dict(step_size=3, gamma=0.5)), ("ExponentialLR", dict(gamma=0.9)),
+    ("CosineAnnealingLR", dict(T_max=7, eta_min=0.01)),
+    ("LinearLR", dict(start_factor=0.2, total_iters=6)), ("ConstantLR", dict(total_iters=4)),
+    ("PolynomialLR", dict(total_iters=8, power=2.0)),
+    ("CosineAnnealingWarmRestarts", dict(T_0=3, T_mult=2)),
+])
+def test_resuming_with_last_epoch_matches_torch(name, kwargs):
+    """The other way to resume: build the scheduler with ``last_epoch`` (the groups hold
+    ``initial_lr``); CosineAnnealingLR then takes its first step from the closed form."""
+    def script(module, opt):
+        first = getattr(module, name)(opt, **kwargs)
+        for _ in range(5):
+            first.step()
+        resumed = getattr(module, name)(opt, last_epoch=first.last_epoch, **kwargs)
+        lrs = []
+        for _ in range(12):
+            resumed.step()
+            lrs.append(resumed.get_last_lr())
+        return lrs
+
+    ref, ours = _both(script)
+    assert ours == ref
+
+
+def test_warm_restarts_with_fractional_epochs_match_torch():
+    def script(module, opt):
+        sched = module.CosineAnnealingWarmRestarts(opt, T_0=4, T_mult=2, eta_min=0.001)
+        lrs = []
+        for epoch in range(20):
+            for batch in range(3):
+                sched.step(epoch + batch / 3)
+                lrs.append(sched.get_last_lr())
+        return lrs
+
+    ref, ours = _both(script)
+    assert ours == ref
+    with pytest.raises(ValueError, match="epoch"):
+        np_sched.CosineAnnealingWarmRestarts(numpy_sgd(), T_0=4).step(-1)
+
+
+def test_reduce_lr_on_plateau_after_add_param_group_extends_a_scalar_min_lr():
+    def script(module, opt):
+        sched = module.ReduceLROnPlateau(opt, patience=0, min_lr=0.04)
+        sched.step(1.0)
+        extra = (torch.nn.Parameter(torch.zeros(1)) if module is torch_sched
+                 else Parameter(np.zeros(1)))
+        opt.add_param_group({"params": [extra], "lr": 0.3})
+        lrs = []
+        for metric in [2.0, 3.0, 4.0]:
+            sched.step(metric)  # raised "zip() argument 2 is shorter" before
+            lrs.append(sched.get_last_lr())
+        return lrs, sched.min_lrs
+
+    ref, ours = _both(script)
+    assert ours == ref
+    assert ours[1] == [0.04] * 3
+
+    opt = numpy_sgd()  # a list min_lr cannot be extended: torch refuses too
+    sched = np_sched.ReduceLROnPlateau(opt, patience=0, min_lr=[0.0, 0.0])
+    opt.add_param_group({"params": [Parameter(np.zeros(1))]})
+    sched.step(1.0)
+    with pytest.raises(RuntimeError, match="min_lr"):
+        sched.step(2.0)
+
+
+@pytest.mark.parametrize("metric", ["abc", "1.5", None, [1.0, 2.0], np.ones(3), True])
+def test_reduce_lr_on_plateau_rejects_a_metric_that_is_not_a_number(metric):
+    sched = np_sched.ReduceLROnPlateau(numpy_sgd())
+    with pytest.raises(TypeError, match="metrics"):
+        sched.step(metric)
+    sched.step(np.float32(1.0))  # NumPy scalars and 0-d arrays are numbers
+    sched.step(np.array(0.5))
+    assert sched.best == 0.5
 
 
 # --- stochastic weight averaging -----------------------------------------------------------
@@ -457,3 +593,26 @@ def test_lr_range_test_bad_arguments():
         np_sched.lr_range_test(train_step, opt, smooth=0.0)
     with pytest.raises(ValueError, match="lrs"):
         np_sched.suggest_lr([1e-3, 1e-2], [1.0, 0.5])
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("StepLR", dict(step_size=3, gamma=0.5)),
+    ("MultiStepLR", dict(milestones=[2, 5, 5, 9], gamma=0.3)),
+    ("ConstantLR", dict(factor=0.25, total_iters=4)),
+    ("LinearLR", dict(start_factor=0.2, end_factor=0.9, total_iters=6)),
+    ("ExponentialLR", dict(gamma=0.9)),
+    ("PolynomialLR", dict(total_iters=8, power=2.0)),
+    ("CosineAnnealingLR", dict(T_max=7, eta_min=0.01)),
+])
+def test_closed_form_is_torchs_and_agrees_with_the_chainable_rule(name, kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref_opt, ours_opt = torch_sgd(), numpy_sgd()
+        ref = getattr(torch_sched, name)(ref_opt, **kwargs)
+        ours = getattr(np_sched, name)(ours_opt, **kwargs)
+        for _ in range(20):
+            assert ours._get_closed_form_lr() == ref._get_closed_form_lr()
+            np.testing.assert_allclose(ours._get_closed_form_lr(), ours.get_last_lr(),
+                                       rtol=1e-13, atol=1e-15)
+            ref.step()
+            ours.step()

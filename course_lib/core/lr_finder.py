@@ -1,10 +1,18 @@
-"""The learning-rate range test (Smith 2017), for optimizers of either backend.
+"""The learning-rate range test, for optimizers of either backend.
 
 Train for a few hundred mini-batches while the learning rate grows geometrically from
 tiny to huge, and record the (smoothed) loss: it stays flat while the lr is too small to
-matter, falls once the lr is useful, and explodes once the lr is too large. A good lr
-lies where the loss falls fastest. Leslie N. Smith (2017), "Cyclical learning rates for
-training neural networks", WACV.
+matter, falls once the lr is useful, and explodes once the lr is too large.
+
+The test is Leslie N. Smith's (2017), "Cyclical learning rates for training neural
+networks", WACV, section 3.3: he raises the rate *linearly* over a few epochs, plots the
+*accuracy*, and reads off two bounds for a cyclical schedule, the rate where accuracy
+starts to rise (``base_lr``) and where it slows, turns ragged or falls (``max_lr``).
+The form here, a geometric sweep over mini-batches with a smoothed loss, and the two
+rules of thumb for picking one rate from it, the steepest descent of the loss
+(:func:`suggest_lr`) and a tenth of the rate at the lowest loss, are the fastai
+library's (``Learner.lr_find``; Howard & Gugger 2020, "Fastai: a layered API for deep
+learning", Information 11(2)), not Smith's.
 """
 from __future__ import annotations
 
@@ -94,8 +102,10 @@ def suggest_lr(lrs, losses):
     Returns ``lrs[i]`` for the :math:`i` minimizing the slope
     :math:`d\bar\ell / d\log\gamma` (``numpy.gradient``), searched only up to the lowest
     loss, so the divergence at the end cannot be picked. This "steepest descent" choice
-    is a starting point; Smith (2017) also suggests an order of magnitude below the lr
-    of the lowest loss.
+    is a heuristic of the fastai library (its ``lr_find`` suggestion ``steep``), as is
+    the other common one, a tenth of the rate at the lowest loss (``minimum``); Smith
+    (2017), who introduced the range test, reads bounds for a cyclical schedule off it
+    instead (see the module docstring). Either is a starting point, not an optimum.
 
     Parameters
     ----------

@@ -1,21 +1,30 @@
 """The update rules of the optimizers, written once for both backends.
 
 Each ``<name>_step(param, grad, state, ...)`` applies one update of one parameter *in
-place*. ``param`` and ``grad`` are arrays of the same shape, either both NumPy ``ndarray``
-or both ``torch.Tensor``: the rules use ``+ - * /``, in-place ``*= +=`` and a few helpers
-named after torch's in-place tensor methods (``_add_``, ``_addcmul_``, ``_addcdiv_``,
-``_lerp_``): one fused kernel on a tensor, the plain formula on an ndarray. ``state``
-is the parameter's dict of running quantities (momentum buffers, moment estimates, the
-step count ``t``); the first call fills it, later calls update it. The keys are
-torch.optim's, so a state dict reads the same in both backends.
+place*. ``param`` is a NumPy ``ndarray`` (any shape, 0-d included) or a ``torch.Tensor``,
+and ``grad`` has its shape. The backend is chosen once per call from ``param``'s type
+(:mod:`course_lib.core.optim_ops`): a small table of operations named after torch's
+in-place tensor methods (``add_``, ``addcmul_``, ``addcdiv_``, ``lerp_``, ...), one fused
+kernel on a tensor, the plain formula on an ndarray. Intermediate results are never inspected to
+guess the backend (on a 0-d ndarray, NumPy arithmetic returns NumPy *scalars*), and every
+buffer stored in ``state`` is a real array of ``param``'s backend.
+
+``state`` is the parameter's dict of running quantities (momentum buffers, moment
+estimates, the step count); the first call fills it, later calls update it. The keys are
+torch.optim's, and so are the types in the torch backend: the step count is a 0-d
+tensor of torch's scalar dtype (float64 if that is the default dtype, else float32), as
+is NAdam's momentum product, so a state dict reads the same as torch.optim's and one
+saved by either loads into the other. Scalars are read as torch does (``.item()``), so
+resuming from a ``torch.optim`` state dict continues digit for digit. In the NumPy
+backend the step count is an ``int``.
 
 The classes in ``course_lib.numpy.optim`` and ``course_lib.torch.optim`` only loop over
 their parameter groups and call these functions. With torch tensors, call them under
 ``torch.no_grad()`` (the classes do), since they write into a leaf tensor.
 
 The operations are those of ``torch.optim``'s single-tensor implementations, in the same
-order: on tensors the results equal torch.optim's, on ndarrays they agree in float64 to
-about 1e-15 relative per step (torch's kernels may fuse a multiply-add).
+order: on tensors the results equal torch.optim's bit for bit; on ndarrays they agree to
+a few units in the last place per step (torch's CPU kernels fuse some multiply-adds).
 
 Notation in the docstrings: :math:`\\theta` the parameter, :math:`g` its gradient,
 :math:`\\gamma` the learning rate ``lr``, :math:`\\lambda` the ``weight_decay``,
@@ -23,96 +32,41 @@ Notation in the docstrings: :math:`\\theta` the parameter, :math:`g` its gradien
 """
 from __future__ import annotations
 
-import numpy as np
-
+from course_lib.core.optim_ops import ops_for, read_scalar
 from course_lib.core.validate import check_betas, check_number, check_flag
 
 __all__ = [
     "sgd_step", "adagrad_step", "rmsprop_step", "adam_step", "nadam_step", "adamax_step",
+    "radam_step", "adadelta_step", "adagrad_init_state",
     "sgd_defaults", "adagrad_defaults", "rmsprop_defaults", "adam_defaults",
-    "nadam_defaults", "adamax_defaults",
+    "nadam_defaults", "adamax_defaults", "radam_defaults", "adadelta_defaults",
 ]
 
 
-# --- in-place array operations, spelled as torch's tensor methods ----------------------
-# Each is one fused kernel on a tensor (the optimizer step is memory-bound: fewer passes
-# over the parameters means a faster step) and the plain formula on an ndarray.
+# --- pieces shared by the rules ---------------------------------------------------------
 
-def _is_numpy(x):
-    return isinstance(x, np.ndarray)
-
-
-def _sqrt(x):
-    return np.sqrt(x) if _is_numpy(x) else x.sqrt()
+def _count_step(state):
+    """Add one to ``state["step"]`` (in place for a tensor, as torch) and return it."""
+    state["step"] += 1
+    return read_scalar(state["step"])
 
 
-def _copy(x):
-    return x.copy() if _is_numpy(x) else x.clone()
-
-
-def _full_like(x, value):
-    """A new array shaped like ``x`` (same dtype, same device) filled with ``value``."""
-    return np.full_like(x, value) if _is_numpy(x) else x.new_full(x.shape, value)
-
-
-def _add(x, y, alpha):
-    """``x + alpha * y``, a new array."""
-    return x + alpha * y if _is_numpy(x) else x.add(y, alpha=alpha)
-
-
-def _add_(x, y, alpha):
-    """``x += alpha * y``."""
-    if _is_numpy(x):
-        x += alpha * y
-    else:
-        x.add_(y, alpha=alpha)
-    return x
-
-
-def _addcmul_(x, a, b, value):
-    """``x += value * a * b``."""
-    if _is_numpy(x):
-        x += value * a * b
-    else:
-        x.addcmul_(a, b, value=value)
-    return x
-
-
-def _addcdiv_(x, a, b, value):
-    """``x += value * a / b``."""
-    if _is_numpy(x):
-        x += value * a / b
-    else:
-        x.addcdiv_(a, b, value=value)
-    return x
-
-
-def _lerp_(average, value, weight):
-    """``average += weight * (value - average)``: the running average
-    ``(1 - weight) * average + weight * value``."""
-    if _is_numpy(average):
-        average += weight * (value - average)
-    else:
-        average.lerp_(value, weight)
-    return average
-
-
-def _maximum_(x, other):
-    """``x = max(x, other)`` elementwise."""
-    if _is_numpy(x):
-        np.maximum(x, other, out=x)
-    else:
-        import torch  # only reached with tensors
-        torch.maximum(x, other, out=x)
-    return x
-
-
-def _coupled_weight_decay(param, grad, weight_decay, maximize):
+def _ascent_and_l2(ops, param, grad, weight_decay, maximize):
     """The gradient the rules use: :math:`\\pm g + \\lambda \\theta` (L2 penalty)."""
     if maximize:
         grad = -grad
     if weight_decay != 0:
-        grad = _add(grad, param, weight_decay)
+        grad = ops.add(grad, param, weight_decay)
+    return grad
+
+
+def _ascent_and_decoupled(param, grad, lr, weight_decay, maximize):
+    """:math:`\\pm g`, after shrinking :math:`\\theta \\leftarrow (1-\\gamma\\lambda)\\theta`
+    (decoupled weight decay, Loshchilov & Hutter 2019)."""
+    if maximize:
+        grad = -grad
+    if weight_decay != 0:
+        param *= 1 - lr * weight_decay
     return grad
 
 
@@ -130,32 +84,59 @@ def sgd_step(param, grad, state, *, lr=1e-3, momentum=0.0, dampening=0.0, weight
         \theta &\leftarrow \theta - \gamma\, d
 
     with momentum :math:`\mu` and dampening :math:`\tau`; without momentum
-    :math:`d = g`. This is PyTorch's form of momentum (the learning rate multiplies the
-    buffer, not the gradient inside it), Sutskever et al. (2013), "On the importance of
-    initialization and momentum in deep learning", ICML; momentum is Polyak (1964),
-    SGD Robbins & Monro (1951).
+    :math:`d = g`. Momentum is Polyak's heavy ball (1964, "Some methods of speeding up
+    the convergence of iteration methods"), SGD Robbins & Monro (1951); Sutskever,
+    Martens, Dahl & Hinton (2013), "On the importance of initialization and momentum in
+    deep learning", ICML, brought momentum and Nesterov's (1983) accelerated gradient to
+    deep learning.
+
+    This is PyTorch's form, not the paper's. Sutskever et al. write a velocity that
+    already holds the learning rate, :math:`v_t = \mu v_{t-1} - \gamma g`,
+    :math:`\theta \leftarrow \theta + v_t`; PyTorch accumulates raw gradients in the
+    buffer and multiplies by the *current* learning rate at the step,
+    :math:`\theta \leftarrow \theta - \gamma_t b_t`. With a constant learning rate the two
+    are the same iteration (:math:`v_t = -\gamma b_t`, :math:`\tau = 0`). They differ
+    when the learning rate changes (a schedule): in PyTorch's form the new rate rescales
+    the whole accumulated buffer at once, in Sutskever's the past steps keep the rates
+    they were taken with and only new gradients get the new one. PyTorch's Nesterov
+    variant :math:`d = g + \mu b_t` is Sutskever's look-ahead form after a change of
+    variables that takes the gradient at the current parameters instead of at
+    :math:`\theta + \mu v` (Bengio, Boulanger-Lewandowski & Pascanu 2013, "Advances in
+    optimizing recurrent networks", ICASSP), in the same buffer convention.
 
     Parameters
     ----------
     param, grad : ndarray or Tensor, same shape
         Updated in place: ``param`` only.
     state : dict
-        Holds ``"momentum_buffer"`` (shape of ``param``) when ``momentum != 0``.
+        Holds ``"momentum_buffer"`` (shape of ``param``) when ``momentum != 0``;
+        untouched without momentum (torch.optim keeps no state then).
     lr, momentum, dampening, weight_decay : float
     nesterov, maximize : bool
         ``maximize`` ascends the objective (uses :math:`-g`).
     """
-    grad = _coupled_weight_decay(param, grad, weight_decay, maximize)
+    ops = ops_for(param)
+    grad = _ascent_and_l2(ops, param, grad, weight_decay, maximize)
     if momentum != 0:
         buf = state.get("momentum_buffer")
         if buf is None:
-            buf = state["momentum_buffer"] = _copy(grad)  # b_1 = g
+            buf = state["momentum_buffer"] = ops.copy(grad)  # b_1 = g
         else:
             buf *= momentum
-            _add_(buf, grad, 1 - dampening)  # b = mu b + (1 - tau) g
-        grad = _add(grad, buf, momentum) if nesterov else buf  # d
-    _add_(param, grad, -lr)  # theta -= lr d
+            ops.add_(buf, grad, 1 - dampening)  # b = mu b + (1 - tau) g
+        grad = ops.add(grad, buf, momentum) if nesterov else buf  # d
+    ops.add_(param, grad, -lr)  # theta -= lr d
     return param
+
+
+def adagrad_init_state(param, state, initial_accumulator_value=0.0):
+    """Fill an Adagrad ``state``: ``"step"`` 0 and ``"sum"`` (:math:`s_0`, shape of
+    ``param``) = ``initial_accumulator_value``. torch.optim.Adagrad does this for every
+    parameter when it is built (the classes of both backends do the same)."""
+    ops = ops_for(param)
+    state["step"] = ops.new_step(param)
+    state["sum"] = ops.full_like(param, initial_accumulator_value)
+    return state
 
 
 def adagrad_step(param, grad, state, *, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
@@ -172,19 +153,19 @@ def adagrad_step(param, grad, state, *, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
     :math:`g \leftarrow g + \lambda\theta`). Duchi, Hazan & Singer (2011), "Adaptive
     subgradient methods for online learning and stochastic optimization", JMLR 12.
 
-    ``state`` holds ``"step"`` (int) and ``"sum"`` (:math:`s`, shape of ``param``).
+    ``state`` holds ``"step"`` and ``"sum"`` (:math:`s`, shape of ``param``); an empty
+    one is filled by :func:`adagrad_init_state` with ``initial_accumulator_value``.
     """
+    ops = ops_for(param)
     if "step" not in state:
-        state["step"] = 0
-        state["sum"] = _full_like(param, initial_accumulator_value)
-    state["step"] += 1
-    step = state["step"]
-    grad = _coupled_weight_decay(param, grad, weight_decay, maximize)
+        adagrad_init_state(param, state, initial_accumulator_value)
+    step = _count_step(state)
+    grad = _ascent_and_l2(ops, param, grad, weight_decay, maximize)
     clr = lr / (1 + (step - 1) * lr_decay)
-    _addcmul_(state["sum"], grad, grad, 1)  # s += g^2
-    std = _sqrt(state["sum"])
+    ops.addcmul_(state["sum"], grad, grad, 1)  # s += g^2
+    std = ops.sqrt(state["sum"])
     std += eps
-    _addcdiv_(param, grad, std, -clr)  # theta -= clr g / (sqrt(s) + eps)
+    ops.addcdiv_(param, grad, std, -clr)  # theta -= clr g / (sqrt(s) + eps)
     return param
 
 
@@ -202,40 +183,44 @@ def rmsprop_step(param, grad, state, *, lr=1e-2, alpha=0.99, eps=1e-8, weight_de
               \quad\text{(momentum } \mu > 0\text{)} \\
         \theta &\leftarrow \theta - \gamma\, g/\sigma \quad\text{(otherwise)}
 
-    (after :math:`g \leftarrow g + \lambda\theta`). Hinton, Srivastava & Swersky (2012),
-    "Neural Networks for Machine Learning", lecture 6e; the centered variant is Graves
+    (after :math:`g \leftarrow g + \lambda\theta`). RMSprop was never published as a
+    paper: Geoffrey Hinton proposed it in lecture 6e of his Coursera course "Neural
+    Networks for Machine Learning" (2012; slides with Nitish Srivastava and Kevin
+    Swersky), the usual citation. The centered variant (dividing by an estimate of the
+    standard deviation instead of the RMS) with momentum on :math:`g/\sigma` is Graves
     (2013), "Generating sequences with recurrent neural networks", arXiv:1308.0850.
 
     ``state`` holds ``"step"``, ``"square_avg"`` (:math:`v`), ``"momentum_buffer"`` when
     ``momentum > 0`` and ``"grad_avg"`` (:math:`\bar g`) when ``centered``.
     """
+    ops = ops_for(param)
     if "step" not in state:
-        state["step"] = 0
-        state["square_avg"] = _full_like(param, 0)
+        state["step"] = ops.new_step(param)
+        state["square_avg"] = ops.full_like(param, 0)
         if momentum > 0:
-            state["momentum_buffer"] = _full_like(param, 0)
+            state["momentum_buffer"] = ops.full_like(param, 0)
         if centered:
-            state["grad_avg"] = _full_like(param, 0)
-    state["step"] += 1
-    grad = _coupled_weight_decay(param, grad, weight_decay, maximize)
+            state["grad_avg"] = ops.full_like(param, 0)
+    _count_step(state)
+    grad = _ascent_and_l2(ops, param, grad, weight_decay, maximize)
 
     square_avg = state["square_avg"]
     square_avg *= alpha
-    _addcmul_(square_avg, grad, grad, 1 - alpha)  # v = alpha v + (1 - alpha) g^2
+    ops.addcmul_(square_avg, grad, grad, 1 - alpha)  # v = alpha v + (1 - alpha) g^2
     if centered:
-        grad_avg = _lerp_(state["grad_avg"], grad, 1 - alpha)
-        avg = _sqrt(square_avg - grad_avg * grad_avg)
+        grad_avg = ops.lerp_(state["grad_avg"], grad, 1 - alpha)
+        avg = ops.sqrt(ops.addcmul(square_avg, grad_avg, grad_avg, -1))  # sqrt(v - gbar^2)
     else:
-        avg = _sqrt(square_avg)
+        avg = ops.sqrt(square_avg)
     avg += eps  # sigma
 
     if momentum > 0:
         buf = state["momentum_buffer"]
         buf *= momentum
-        _addcdiv_(buf, grad, avg, 1)  # b = mu b + g / sigma
-        _add_(param, buf, -lr)
+        ops.addcdiv_(buf, grad, avg, 1)  # b = mu b + g / sigma
+        ops.add_(param, buf, -lr)
     else:
-        _addcdiv_(param, grad, avg, -lr)  # theta -= lr g / sigma
+        ops.addcdiv_(param, grad, avg, -lr)  # theta -= lr g / sigma
     return param
 
 
@@ -261,37 +246,35 @@ def adam_step(param, grad, state, *, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
     ``state`` holds ``"step"``, ``"exp_avg"`` (:math:`m`), ``"exp_avg_sq"`` (:math:`v`)
     and, with ``amsgrad``, ``"max_exp_avg_sq"`` (:math:`\hat v`).
     """
+    ops = ops_for(param)
     if "step" not in state:
-        state["step"] = 0
-        state["exp_avg"] = _full_like(param, 0)
-        state["exp_avg_sq"] = _full_like(param, 0)
+        state["step"] = ops.new_step(param)
+        state["exp_avg"] = ops.full_like(param, 0)
+        state["exp_avg_sq"] = ops.full_like(param, 0)
         if amsgrad:
-            state["max_exp_avg_sq"] = _full_like(param, 0)
-    state["step"] += 1
-    step = state["step"]
+            state["max_exp_avg_sq"] = ops.full_like(param, 0)
+    step = _count_step(state)
     if decoupled:
-        grad = -grad if maximize else grad
-        if weight_decay != 0:
-            param *= 1 - lr * weight_decay
+        grad = _ascent_and_decoupled(param, grad, lr, weight_decay, maximize)
     else:
-        grad = _coupled_weight_decay(param, grad, weight_decay, maximize)
+        grad = _ascent_and_l2(ops, param, grad, weight_decay, maximize)
 
-    exp_avg = _lerp_(state["exp_avg"], grad, 1 - beta1)  # m = beta1 m + (1 - beta1) g
+    exp_avg = ops.lerp_(state["exp_avg"], grad, 1 - beta1)  # m = beta1 m + (1 - beta1) g
     exp_avg_sq = state["exp_avg_sq"]
     exp_avg_sq *= beta2
-    _addcmul_(exp_avg_sq, grad, grad, 1 - beta2)  # v = beta2 v + (1 - beta2) g^2
+    ops.addcmul_(exp_avg_sq, grad, grad, 1 - beta2)  # v = beta2 v + (1 - beta2) g^2
 
     bias_correction1 = 1 - beta1 ** step
     bias_correction2 = 1 - beta2 ** step
     step_size = lr / bias_correction1
     if amsgrad:
-        second_moment = _maximum_(state["max_exp_avg_sq"], exp_avg_sq)
+        second_moment = ops.maximum_(state["max_exp_avg_sq"], exp_avg_sq)
     else:
         second_moment = exp_avg_sq
-    denom = _sqrt(second_moment)
+    denom = ops.sqrt(second_moment)
     denom /= bias_correction2 ** 0.5
     denom += eps  # sqrt(v / (1 - beta2^t)) + eps
-    _addcdiv_(param, exp_avg, denom, -step_size)  # theta -= lr / (1 - beta1^t) m / denom
+    ops.addcdiv_(param, exp_avg, denom, -step_size)  # theta -= lr / (1 - beta1^t) m / denom
     return param
 
 
@@ -314,40 +297,39 @@ def nadam_step(param, grad, state, *, lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8,
     (:math:`\theta \leftarrow (1-\gamma\lambda)\theta`, "NAdamW"). Dozat (2016),
     "Incorporating Nesterov momentum into Adam", ICLR workshop.
 
-    ``state`` holds ``"step"``, ``"mu_product"`` (:math:`\Pi_t`, a Python float: torch
-    keeps it as a float32 tensor unless the default dtype is float64), ``"exp_avg"``,
-    ``"exp_avg_sq"``.
+    ``state`` holds ``"step"``, ``"mu_product"`` (:math:`\Pi_t`), ``"exp_avg"``,
+    ``"exp_avg_sq"``. The product is a running scalar kept, as in torch.optim, in a
+    0-d tensor of torch's scalar dtype (float32 unless the default dtype is float64);
+    in the NumPy backend a 0-d array in the parameter's precision (float32 or float64).
+    It is rounded to that precision at every step, so float32 changes the digits.
     """
+    ops = ops_for(param)
     if "step" not in state:
-        state["step"] = 0
-        state["mu_product"] = 1.0
-        state["exp_avg"] = _full_like(param, 0)
-        state["exp_avg_sq"] = _full_like(param, 0)
-    state["step"] += 1
-    step = state["step"]
+        state["step"] = ops.new_step(param)
+        state["mu_product"] = ops.new_scalar(param, 1.0)
+        state["exp_avg"] = ops.full_like(param, 0)
+        state["exp_avg_sq"] = ops.full_like(param, 0)
+    step = _count_step(state)
     bias_correction2 = 1 - beta2 ** step
     if decoupled:
-        grad = -grad if maximize else grad
-        if weight_decay != 0:
-            param *= 1 - lr * weight_decay
+        grad = _ascent_and_decoupled(param, grad, lr, weight_decay, maximize)
     else:
-        grad = _coupled_weight_decay(param, grad, weight_decay, maximize)
+        grad = _ascent_and_l2(ops, param, grad, weight_decay, maximize)
 
     mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
     mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))
-    state["mu_product"] *= mu
-    mu_product = state["mu_product"]
+    mu_product = read_scalar(ops.mul_scalar_(state["mu_product"], mu))  # Pi_t = Pi_t-1 mu_t
     mu_product_next = mu_product * mu_next
 
-    exp_avg = _lerp_(state["exp_avg"], grad, 1 - beta1)
+    exp_avg = ops.lerp_(state["exp_avg"], grad, 1 - beta1)
     exp_avg_sq = state["exp_avg_sq"]
     exp_avg_sq *= beta2
-    _addcmul_(exp_avg_sq, grad, grad, 1 - beta2)
-    denom = _sqrt(exp_avg_sq / bias_correction2)
+    ops.addcmul_(exp_avg_sq, grad, grad, 1 - beta2)
+    denom = ops.sqrt(exp_avg_sq / bias_correction2)
     denom += eps  # sigma
 
-    _addcdiv_(param, grad, denom, -lr * (1.0 - mu) / (1.0 - mu_product))
-    _addcdiv_(param, exp_avg, denom, -lr * mu_next / (1.0 - mu_product_next))
+    ops.addcdiv_(param, grad, denom, -lr * (1.0 - mu) / (1.0 - mu_product))
+    ops.addcdiv_(param, exp_avg, denom, -lr * mu_next / (1.0 - mu_product_next))
     return param
 
 
@@ -366,20 +348,125 @@ def adamax_step(param, grad, state, *, lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8
 
     ``state`` holds ``"step"``, ``"exp_avg"`` (:math:`m`), ``"exp_inf"`` (:math:`u`).
     """
+    ops = ops_for(param)
     if "step" not in state:
-        state["step"] = 0
-        state["exp_avg"] = _full_like(param, 0)
-        state["exp_inf"] = _full_like(param, 0)
-    state["step"] += 1
-    step = state["step"]
-    grad = _coupled_weight_decay(param, grad, weight_decay, maximize)
+        state["step"] = ops.new_step(param)
+        state["exp_avg"] = ops.full_like(param, 0)
+        state["exp_inf"] = ops.full_like(param, 0)
+    step = _count_step(state)
+    grad = _ascent_and_l2(ops, param, grad, weight_decay, maximize)
 
-    exp_avg = _lerp_(state["exp_avg"], grad, 1 - beta1)
+    exp_avg = ops.lerp_(state["exp_avg"], grad, 1 - beta1)
     exp_inf = state["exp_inf"]
     exp_inf *= beta2
-    _maximum_(exp_inf, abs(grad) + eps)  # u = max(beta2 u, |g| + eps)
+    ops.maximum_(exp_inf, abs(grad) + eps)  # u = max(beta2 u, |g| + eps)
     clr = lr / (1 - beta1 ** step)
-    _addcdiv_(param, exp_avg, exp_inf, -clr)  # theta -= lr / (1 - beta1^t) m / u
+    ops.addcdiv_(param, exp_avg, exp_inf, -clr)  # theta -= lr / (1 - beta1^t) m / u
+    return param
+
+
+def radam_step(param, grad, state, *, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
+               weight_decay=0.0, decoupled=False, maximize=False):
+    r"""One step of RAdam: Adam whose adaptive step is switched on only once the
+    variance of :math:`1/\sqrt{v_t}` is tractable, and then rectified.
+
+    .. math::
+
+        m_t &= \beta_1 m_{t-1} + (1-\beta_1)\, g, \qquad
+        v_t = \beta_2 v_{t-1} + (1-\beta_2)\, g^2, \qquad
+        \hat m_t = m_t / (1-\beta_1^t) \\
+        \rho_\infty &= \frac{2}{1-\beta_2} - 1, \qquad
+        \rho_t = \rho_\infty - \frac{2t\,\beta_2^t}{1-\beta_2^t} \\
+        r_t &= \sqrt{\frac{(\rho_t-4)(\rho_t-2)\,\rho_\infty}
+                          {(\rho_\infty-4)(\rho_\infty-2)\,\rho_t}}, \qquad
+        \ell_t = \frac{\sqrt{1-\beta_2^t}}{\sqrt{v_t} + \epsilon} \\
+        \theta &\leftarrow \theta - \gamma\,\hat m_t\, \ell_t\, r_t
+            \quad (\rho_t > 5), \qquad
+        \theta \leftarrow \theta - \gamma\,\hat m_t \quad\text{(otherwise: SGD with
+        momentum)}
+
+    :math:`\rho_t` approximates the degrees of freedom of the running average
+    :math:`v_t`; while it is small (the first steps) the adaptive learning rate has a
+    huge variance, which is why Adam needs a warm-up. Weight decay coupled
+    (:math:`g \leftarrow g + \lambda\theta`) or decoupled (``decoupled=True``,
+    :math:`\theta \leftarrow (1-\gamma\lambda)\theta`, as AdamW). Liu, Jiang, He, Chen,
+    Liu, Gao & Han (2020), "On the variance of the adaptive learning rate and beyond",
+    ICLR.
+
+    ``state`` holds ``"step"``, ``"exp_avg"`` (:math:`m`) and ``"exp_avg_sq"``
+    (:math:`v`).
+    """
+    ops = ops_for(param)
+    if "step" not in state:
+        state["step"] = ops.new_step(param)
+        state["exp_avg"] = ops.full_like(param, 0)
+        state["exp_avg_sq"] = ops.full_like(param, 0)
+    step = _count_step(state)
+    if decoupled:
+        grad = _ascent_and_decoupled(param, grad, lr, weight_decay, maximize)
+    else:
+        grad = _ascent_and_l2(ops, param, grad, weight_decay, maximize)
+
+    exp_avg = ops.lerp_(state["exp_avg"], grad, 1 - beta1)
+    exp_avg_sq = state["exp_avg_sq"]
+    exp_avg_sq *= beta2
+    ops.addcmul_(exp_avg_sq, grad, grad, 1 - beta2)
+
+    bias_correction1 = 1 - beta1 ** step
+    bias_correction2 = 1 - beta2 ** step
+    bias_corrected_exp_avg = exp_avg / bias_correction1  # m hat
+    rho_inf = 2 / (1 - beta2) - 1
+    rho_t = rho_inf - 2 * step * beta2 ** step / bias_correction2
+    if rho_t > 5.0:
+        rect = ((rho_t - 4) * (rho_t - 2) * rho_inf
+                / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5  # r_t
+        denom = ops.sqrt(exp_avg_sq)
+        denom += eps
+        adaptive_lr = ops.rdiv(bias_correction2 ** 0.5, denom)  # l_t
+        ops.add_(param, bias_corrected_exp_avg * lr * adaptive_lr * rect, -1.0)
+    else:
+        ops.add_(param, bias_corrected_exp_avg * lr, -1.0)
+    return param
+
+
+def adadelta_step(param, grad, state, *, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0,
+                  maximize=False):
+    r"""One step of Adadelta: the step has the units of the parameter, the ratio of two
+    running RMS values (of past updates over past gradients).
+
+    .. math::
+
+        v_t &= \rho\, v_{t-1} + (1-\rho)\, g^2 \\
+        \Delta_t &= \frac{\sqrt{u_{t-1} + \epsilon}}{\sqrt{v_t + \epsilon}}\, g \\
+        u_t &= \rho\, u_{t-1} + (1-\rho)\, \Delta_t^2 \\
+        \theta &\leftarrow \theta - \gamma\, \Delta_t
+
+    (after :math:`g \leftarrow g + \lambda\theta`). Zeiler's method has no learning
+    rate (:math:`\gamma = 1`, torch's default); torch.optim scales the step by ``lr``.
+    Zeiler (2012), "ADADELTA: an adaptive learning rate method", arXiv:1212.5701,
+    Algorithm 1.
+
+    ``state`` holds ``"step"``, ``"square_avg"`` (:math:`v`) and ``"acc_delta"``
+    (:math:`u`).
+    """
+    ops = ops_for(param)
+    if "step" not in state:
+        state["step"] = ops.new_step(param)
+        state["square_avg"] = ops.full_like(param, 0)
+        state["acc_delta"] = ops.full_like(param, 0)
+    _count_step(state)
+    grad = _ascent_and_l2(ops, param, grad, weight_decay, maximize)
+
+    square_avg, acc_delta = state["square_avg"], state["acc_delta"]
+    square_avg *= rho
+    ops.addcmul_(square_avg, grad, grad, 1 - rho)  # v = rho v + (1 - rho) g^2
+    std = ops.sqrt(square_avg + eps)
+    delta = ops.sqrt(acc_delta + eps)
+    delta /= std
+    delta *= grad  # Delta = sqrt(u + eps) / sqrt(v + eps) g
+    acc_delta *= rho
+    ops.addcmul_(acc_delta, delta, delta, 1 - rho)  # u = rho u + (1 - rho) Delta^2
+    ops.add_(param, delta, -lr)
     return param
 
 
@@ -419,10 +506,13 @@ def adagrad_defaults(lr, lr_decay, weight_decay, initial_accumulator_value, eps,
 
 
 def rmsprop_defaults(lr, alpha, eps, weight_decay, momentum, centered, maximize):
-    """Check RMSprop's options and return them as a param-group dict."""
+    """Check RMSprop's options and return them as a param-group dict.
+
+    ``alpha`` must lie in [0, 1] (torch only checks ``alpha >= 0``; above 1 the running
+    average of :math:`g^2` turns negative and the step is NaN)."""
     return {
         "lr": _nonnegative("lr", lr),
-        "alpha": _nonnegative("alpha", alpha),
+        "alpha": check_number("alpha", alpha, low=0.0, high=1.0),
         "eps": _nonnegative("eps", eps),
         "weight_decay": _nonnegative("weight_decay", weight_decay),
         "momentum": _nonnegative("momentum", momentum),
@@ -465,6 +555,30 @@ def adamax_defaults(lr, betas, eps, weight_decay, maximize):
     return {
         "lr": _nonnegative("lr", lr),
         "betas": check_betas("betas", betas),
+        "eps": _nonnegative("eps", eps),
+        "weight_decay": _nonnegative("weight_decay", weight_decay),
+        "maximize": check_flag("maximize", maximize),
+    }
+
+
+def radam_defaults(lr, betas, eps, weight_decay, decoupled_weight_decay, maximize):
+    """Check RAdam's options and return them as a param-group dict."""
+    return {
+        "lr": _nonnegative("lr", lr),
+        "betas": check_betas("betas", betas),
+        "eps": _nonnegative("eps", eps),
+        "weight_decay": _nonnegative("weight_decay", weight_decay),
+        "decoupled_weight_decay": check_flag("decoupled_weight_decay",
+                                              decoupled_weight_decay),
+        "maximize": check_flag("maximize", maximize),
+    }
+
+
+def adadelta_defaults(lr, rho, eps, weight_decay, maximize):
+    """Check Adadelta's options and return them as a param-group dict."""
+    return {
+        "lr": _nonnegative("lr", lr),
+        "rho": check_number("rho", rho, low=0.0, high=1.0),
         "eps": _nonnegative("eps", eps),
         "weight_decay": _nonnegative("weight_decay", weight_decay),
         "maximize": check_flag("maximize", maximize),

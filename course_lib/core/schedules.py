@@ -1,35 +1,44 @@
 r"""Learning-rate schedules, written once for both backends.
 
-A scheduler only reads and writes ``optimizer.param_groups[i]["lr"]`` (one-cycle also
-``"momentum"`` or ``"betas"``), so the same classes drive a ``course_lib.numpy.optim``
-optimizer, a ``course_lib.torch.optim`` one or any ``torch.optim`` one. Usage follows
-``torch.optim.lr_scheduler``: build the scheduler after the optimizer (this sets the
-epoch-0 learning rate), then call ``scheduler.step()`` once per epoch (or per batch for
-one-cycle), *after* ``optimizer.step()``.
+A scheduler only reads and writes ``optimizer.param_groups[i]["lr"]`` (one-cycle and
+cyclic also ``"momentum"`` or ``"betas"``), so the same classes drive a
+``course_lib.numpy.optim`` optimizer, a ``course_lib.torch.optim`` one or any
+``torch.optim`` one. Usage follows ``torch.optim.lr_scheduler``: build the scheduler after
+the optimizer (this sets the step-0 learning rate), then call ``scheduler.step()`` once
+per epoch (or per batch for one-cycle and cyclic), *after* ``optimizer.step()``.
 
-Each schedule is a closed-form function of the step count :math:`t` and the initial
-learning rate :math:`\gamma_0` (the module-level functions ``step_lr``,
-``cosine_annealing_lr``, ..., handy for plotting). PyTorch computes most of them
-recursively from the previous learning rate; both agree to about 1e-15 relative (a few
-rounding errors). Because the value is set, not multiplied, two of these schedulers do
-not *chain* on one optimizer at the same time; use :class:`SequentialLR` for phases.
+As in PyTorch, most schedules are *chainable*: ``get_lr()`` computes the next learning
+rate from the group's current one (``StepLR`` multiplies it by ``gamma`` at each
+multiple of ``step_size``, ``CosineAnnealingLR`` moves it along the cosine by the ratio
+of two consecutive cosine values, ...). So a learning rate changed by hand mid-run is
+the starting point of the next steps, and two schedulers on one optimizer compose: each
+step multiplies in its factor. The closed form of each, a function of the step count
+:math:`t` and the initial learning rate :math:`\gamma_0` only, is
+``_get_closed_form_lr()`` (the module-level functions ``step_lr``,
+``cosine_annealing_lr``, ... compute it, handy for plotting); without interference both
+agree to a few roundings. ``LambdaLR``, ``CyclicLR``, ``OneCycleLR`` and
+``CosineAnnealingWarmRestarts`` set the value from the base rate at every step, as in
+torch. The schedulers in :mod:`course_lib.core.cyclic_schedules` follow the same rules.
 """
 from __future__ import annotations
 
 import copy
 import math
+import numbers
+import types
 from bisect import bisect_right
 from collections import Counter
 
 from course_lib.core.validate import check_choice, check_number
 
-__all__ = ["LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR",
-           "LinearLR", "OneCycleLR", "ReduceLROnPlateau", "SequentialLR",
-           "step_lr", "multistep_lr", "exponential_lr", "cosine_annealing_lr", "linear_lr",
-           "cosine_anneal", "linear_anneal"]
+__all__ = ["LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR",
+           "ConstantLR", "LinearLR", "ExponentialLR", "PolynomialLR", "CosineAnnealingLR",
+           "SequentialLR", "ChainedScheduler", "ReduceLROnPlateau",
+           "step_lr", "multistep_lr", "constant_lr", "exponential_lr", "cosine_annealing_lr",
+           "linear_lr", "polynomial_lr", "cosine_anneal", "linear_anneal"]
 
 
-# --- the formulas -----------------------------------------------------------------------
+# --- the closed forms -------------------------------------------------------------------
 
 def step_lr(base_lr, epoch, step_size, gamma):
     r""":math:`\gamma_0\, \text{gamma}^{\lfloor t / \text{step\_size} \rfloor}`."""
@@ -40,6 +49,11 @@ def multistep_lr(base_lr, epoch, milestones, gamma):
     r""":math:`\gamma_0\, \text{gamma}^{k}`, :math:`k` = number of milestones
     :math:`\le t` (``milestones`` sorted; a repeated milestone counts twice)."""
     return base_lr * gamma ** bisect_right(milestones, epoch)
+
+
+def constant_lr(base_lr, epoch, factor, total_iters):
+    r""":math:`\gamma_0\,\text{factor}` for :math:`t < T`, then :math:`\gamma_0`."""
+    return base_lr * (factor + (epoch >= total_iters) * (1 - factor))
 
 
 def exponential_lr(base_lr, epoch, gamma):
@@ -65,6 +79,11 @@ def linear_lr(base_lr, epoch, start_factor, end_factor, total_iters):
                       + (end_factor - start_factor) * min(total_iters, epoch) / total_iters)
 
 
+def polynomial_lr(base_lr, epoch, total_iters, power):
+    r""":math:`\gamma_0\,(1 - \min(t, T)/T)^{p}`: down to 0 at step :math:`T`."""
+    return base_lr * (1.0 - min(total_iters, epoch) / total_iters) ** power
+
+
 def cosine_anneal(start, end, pct):
     """Cosine interpolation from ``start`` (``pct = 0``) to ``end`` (``pct = 1``)."""
     return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
@@ -75,7 +94,7 @@ def linear_anneal(start, end, pct):
     return (end - start) * pct + start
 
 
-# --- the schedulers ---------------------------------------------------------------------
+# --- shared machinery -------------------------------------------------------------------
 
 def _check_optimizer(optimizer):
     groups = getattr(optimizer, "param_groups", None)
@@ -86,6 +105,63 @@ def _check_optimizer(optimizer):
     return optimizer
 
 
+def _copy_value(value):
+    """A group's lr (a float, or a tensor in a torch.optim group), not aliased."""
+    return value.clone() if hasattr(value, "clone") else value
+
+
+def _group_values(optimizer, key):
+    return [_copy_value(group[key]) for group in optimizer.param_groups]
+
+
+def _set_group_value(group, key, value):
+    """Set ``group[key]``; a tensor lr is filled in place, as torch does."""
+    if hasattr(group[key], "fill_"):
+        group[key].fill_(float(value))
+    else:
+        group[key] = value
+
+
+def _per_group(name, value, optimizer, low=0.0):
+    """A scalar repeated for every group, or a list/tuple with one value per group."""
+    groups = optimizer.param_groups
+    if isinstance(value, (list, tuple)):
+        if len(value) != len(groups):
+            raise ValueError(f"{name} must have one value per param group ({len(groups)}), "
+                             f"got {len(value)}")
+        return [check_number(f"{name}[{i}]", v, low=low) for i, v in enumerate(value)]
+    return [check_number(name, value, low=low)] * len(groups)
+
+
+def _lambdas(optimizer, lr_lambda):
+    groups = optimizer.param_groups
+    if isinstance(lr_lambda, (list, tuple)):
+        if len(lr_lambda) != len(groups):
+            raise ValueError(f"lr_lambda must have one function per param group "
+                             f"({len(groups)}), got {len(lr_lambda)}")
+        fns = list(lr_lambda)
+    else:
+        fns = [lr_lambda] * len(groups)
+    for i, fn in enumerate(fns):
+        if not callable(fn):
+            raise TypeError(f"lr_lambda must be a function (of the step count) or a list of "
+                            f"them, got {type(fn).__name__} {fn!r}")
+    return fns
+
+
+def _check_schedulers(optimizer, schedulers, who):
+    schedulers = list(schedulers)
+    if not schedulers:
+        raise ValueError("schedulers must hold at least one scheduler")
+    for i, s in enumerate(schedulers):
+        if isinstance(s, ReduceLROnPlateau) or not hasattr(s, "optimizer"):
+            raise TypeError(f"schedulers[{i}] must be a step-count scheduler "
+                            f"(not {type(s).__name__}): {who} calls step() without a metric")
+        if optimizer is not None and s.optimizer is not optimizer:
+            raise ValueError(f"schedulers[{i}] drives a different optimizer")
+    return schedulers
+
+
 class _SchedulerState:
     """What every scheduler keeps: the last learning rates and a state dict."""
 
@@ -94,16 +170,43 @@ class _SchedulerState:
         return list(self._last_lr)
 
     def state_dict(self):
-        """Everything but the optimizer (save the optimizer's own state separately)."""
+        """Everything but the optimizer (save the optimizer's own state separately), as
+        torch's; a copy, so later steps do not change it."""
         return {k: copy.deepcopy(v) for k, v in self.__dict__.items() if k != "optimizer"}
 
     def load_state_dict(self, state_dict):
         self.__dict__.update(copy.deepcopy(state_dict))
 
 
+class _LambdaState:
+    """State dicts without the lambdas (functions do not pickle); a callable object's
+    attributes are saved instead, as torch does."""
+
+    def state_dict(self):
+        state = super().state_dict()
+        state["lr_lambdas"] = [None if isinstance(fn, types.FunctionType)
+                               else copy.deepcopy(fn.__dict__) for fn in self.lr_lambdas]
+        return state
+
+    def load_state_dict(self, state_dict):
+        state_dict = dict(state_dict)
+        saved = state_dict.pop("lr_lambdas")
+        super().load_state_dict(state_dict)
+        for fn, attributes in zip(self.lr_lambdas, saved):
+            if attributes is not None:
+                fn.__dict__.update(copy.deepcopy(attributes))
+
+
+# --- the schedulers ---------------------------------------------------------------------
+
 class LRScheduler(_SchedulerState):
-    """Base class: ``step()`` advances ``last_epoch`` and sets every group's ``lr`` to
-    ``get_lr()``, the closed form at ``last_epoch``.
+    """Base class, torch's ``LRScheduler``: ``step()`` advances ``last_epoch`` and sets
+    every group's ``lr`` to ``get_lr()``.
+
+    The constructor takes the first step (``last_epoch`` -1 -> 0) in an "initial" mode
+    (``_is_initial``), in which the chainable rules leave the learning rate as it is
+    unless the schedule starts elsewhere (``LinearLR``'s ``start_factor``).
+    ``_step_count`` counts the calls to ``step()`` including that one.
 
     Parameters
     ----------
@@ -111,61 +214,117 @@ class LRScheduler(_SchedulerState):
         Anything with ``param_groups``. Each group's starting ``lr`` is remembered as
         ``group["initial_lr"]`` (``base_lrs``).
     last_epoch : int, default -1
-        The last step already taken: -1 starts fresh (the constructor then sets the
-        step-0 learning rate); a value >= 0 resumes and needs ``initial_lr`` in the groups.
+        The last step already taken: -1 starts fresh; a value >= 0 resumes and needs
+        ``initial_lr`` in the groups.
     """
+
+    _is_initial = False
 
     def __init__(self, optimizer, last_epoch=-1):
         self.optimizer = _check_optimizer(optimizer)
         check_number("last_epoch", last_epoch, low=-1, integer=True)
         if last_epoch == -1:
             for group in optimizer.param_groups:
-                group.setdefault("initial_lr", group["lr"])
+                group.setdefault("initial_lr", _copy_value(group["lr"]))
         elif any("initial_lr" not in g for g in optimizer.param_groups):
             raise ValueError(f"last_epoch={last_epoch} resumes a schedule, but the "
                              "optimizer's param_groups have no 'initial_lr'")
-        self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
+        self.base_lrs = _group_values(optimizer, "initial_lr")
         self.last_epoch = last_epoch
-        self.step()
+        self._initial_step()
 
-    def lr_at(self, epoch):
-        """The learning rate of every group at step ``epoch`` (the closed form)."""
-        raise NotImplementedError
+    def _initial_step(self):
+        self._step_count = 0
+        self._is_initial = True
+        try:
+            self.step()
+        finally:
+            self._is_initial = False
 
     def get_lr(self):
-        """The learning rates for the current ``last_epoch``."""
-        return self.lr_at(self.last_epoch)
+        """The learning rates for the new ``last_epoch`` (the chainable rule)."""
+        raise NotImplementedError
 
     def step(self):
         """Advance one step and set the groups' learning rates."""
-        self.last_epoch += 1
-        self._apply(self.get_lr())
+        self._step_count += 1
+        self._update_lr()
 
-    def _restart_at(self, epoch):
-        """Jump to ``epoch`` (``SequentialLR`` restarts a scheduler at 0)."""
-        self.last_epoch = epoch
-        self._apply(self.get_lr())
+    def _update_lr(self, epoch=None):
+        """One step (``epoch=None``), or a jump to ``epoch`` with the closed form where
+        there is one (``SequentialLR`` restarts a scheduler with ``epoch=0``)."""
+        if epoch is None:
+            self.last_epoch += 1
+            values = self.get_lr()
+        else:
+            self.last_epoch = epoch
+            closed_form = getattr(self, "_get_closed_form_lr", None)
+            values = closed_form() if closed_form is not None else self.get_lr()
+        for group, lr in zip(self.optimizer.param_groups, values, strict=True):
+            _set_group_value(group, "lr", lr)
+        self._last_lr = _group_values(self.optimizer, "lr")
 
-    def _apply(self, lrs):
-        for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
-            group["lr"] = lr
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+    def _current(self):
+        return _group_values(self.optimizer, "lr")
+
+    def _scaled(self, factor):
+        return [group["lr"] * factor for group in self.optimizer.param_groups]
+
+
+class LambdaLR(_LambdaState, LRScheduler):
+    r""":math:`\gamma_t = \gamma_0\, \lambda(t)` for a function ``lr_lambda`` of the step
+    count (one per group, or one for all). Not chainable (set from the base rate).
+
+    ``state_dict()`` saves a lambda as ``None`` and a callable object's attributes.
+    """
+
+    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
+        _check_optimizer(optimizer)
+        self.lr_lambdas = _lambdas(optimizer, lr_lambda)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        return [base_lr * fn(self.last_epoch)
+                for fn, base_lr in zip(self.lr_lambdas, self.base_lrs, strict=True)]
+
+
+class MultiplicativeLR(_LambdaState, LRScheduler):
+    r""":math:`\gamma_t = \gamma_{t-1}\, \lambda(t)`: multiply the current learning rate by
+    ``lr_lambda(t)`` at every step after the first (chainable)."""
+
+    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
+        _check_optimizer(optimizer)
+        self.lr_lambdas = _lambdas(optimizer, lr_lambda)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self._is_initial:
+            return self._current()
+        return [group["lr"] * fn(self.last_epoch)
+                for fn, group in zip(self.lr_lambdas, self.optimizer.param_groups, strict=True)]
 
 
 class StepLR(LRScheduler):
-    """Multiply the learning rate by ``gamma`` every ``step_size`` steps: :func:`step_lr`."""
+    """Multiply the learning rate by ``gamma`` every ``step_size`` steps; closed form
+    :func:`step_lr`."""
 
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
         self.step_size = check_number("step_size", step_size, low=1, integer=True)
         self.gamma = check_number("gamma", gamma, low=0.0)
         super().__init__(optimizer, last_epoch)
 
-    def lr_at(self, epoch):
-        return [step_lr(b, epoch, self.step_size, self.gamma) for b in self.base_lrs]
+    def get_lr(self):
+        if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
+            return self._current()
+        return self._scaled(self.gamma)
+
+    def _get_closed_form_lr(self):
+        return [step_lr(b, self.last_epoch, self.step_size, self.gamma) for b in self.base_lrs]
 
 
 class MultiStepLR(LRScheduler):
-    """Multiply the learning rate by ``gamma`` at each milestone: :func:`multistep_lr`."""
+    """Multiply the learning rate by ``gamma`` at each milestone (twice at a milestone
+    listed twice); closed form :func:`multistep_lr`."""
 
     def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
         milestones = list(milestones)
@@ -175,39 +334,47 @@ class MultiStepLR(LRScheduler):
         self.gamma = check_number("gamma", gamma, low=0.0)
         super().__init__(optimizer, last_epoch)
 
-    def lr_at(self, epoch):
+    def get_lr(self):
+        if self.last_epoch not in self.milestones:
+            return self._current()
+        return self._scaled(self.gamma ** self.milestones[self.last_epoch])
+
+    def _get_closed_form_lr(self):
         milestones = sorted(self.milestones.elements())
-        return [multistep_lr(b, epoch, milestones, self.gamma) for b in self.base_lrs]
+        return [multistep_lr(b, self.last_epoch, milestones, self.gamma)
+                for b in self.base_lrs]
 
 
-class ExponentialLR(LRScheduler):
-    """Multiply the learning rate by ``gamma`` every step: :func:`exponential_lr`."""
+class ConstantLR(LRScheduler):
+    """Multiply the learning rate by ``factor`` for the first ``total_iters`` steps, then
+    divide it back; closed form :func:`constant_lr`.
 
-    def __init__(self, optimizer, gamma, last_epoch=-1):
-        self.gamma = check_number("gamma", gamma, low=0.0)
+    ``factor`` must be in (0, 1]: torch accepts 0 and then divides by it at step
+    ``total_iters``.
+    """
+
+    def __init__(self, optimizer, factor=1.0 / 3, total_iters=5, last_epoch=-1):
+        self.factor = check_number("factor", factor, low=0.0, low_open=True, high=1.0)
+        self.total_iters = check_number("total_iters", total_iters, low=1, integer=True)
         super().__init__(optimizer, last_epoch)
 
-    def lr_at(self, epoch):
-        return [exponential_lr(b, epoch, self.gamma) for b in self.base_lrs]
+    def get_lr(self):
+        if self.last_epoch == 0:
+            return self._scaled(self.factor)
+        if self.last_epoch != self.total_iters:
+            return self._current()
+        return self._scaled(1.0 / self.factor)
 
-
-class CosineAnnealingLR(LRScheduler):
-    """Half a cosine from the initial lr down to ``eta_min`` over ``T_max`` steps:
-    :func:`cosine_annealing_lr`."""
-
-    def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
-        self.T_max = check_number("T_max", T_max, low=1, integer=True)
-        self.eta_min = check_number("eta_min", eta_min, low=0.0)
-        super().__init__(optimizer, last_epoch)
-
-    def lr_at(self, epoch):
-        return [cosine_annealing_lr(b, epoch, self.T_max, self.eta_min)
+    def _get_closed_form_lr(self):
+        return [constant_lr(b, self.last_epoch, self.factor, self.total_iters)
                 for b in self.base_lrs]
 
 
 class LinearLR(LRScheduler):
     """Ramp the lr factor linearly from ``start_factor`` to ``end_factor`` in
-    ``total_iters`` steps, then hold it (a warm-up by default): :func:`linear_lr`."""
+    ``total_iters`` steps, then hold it (a warm-up by default); closed form
+    :func:`linear_lr`. Each step multiplies the current rate by the ratio of two
+    consecutive factors."""
 
     def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5,
                  last_epoch=-1):
@@ -217,125 +384,173 @@ class LinearLR(LRScheduler):
         self.total_iters = check_number("total_iters", total_iters, low=1, integer=True)
         super().__init__(optimizer, last_epoch)
 
-    def lr_at(self, epoch):
-        return [linear_lr(b, epoch, self.start_factor, self.end_factor, self.total_iters)
+    def get_lr(self):
+        if self.last_epoch == 0:
+            return self._scaled(self.start_factor)
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return self._current()
+        change = self.end_factor - self.start_factor
+        return self._scaled(1.0 + change / (self.total_iters * self.start_factor
+                                            + (self.last_epoch - 1) * change))
+
+    def _get_closed_form_lr(self):
+        return [linear_lr(b, self.last_epoch, self.start_factor, self.end_factor,
+                          self.total_iters) for b in self.base_lrs]
+
+
+class ExponentialLR(LRScheduler):
+    """Multiply the learning rate by ``gamma`` every step; closed form
+    :func:`exponential_lr`."""
+
+    def __init__(self, optimizer, gamma, last_epoch=-1):
+        self.gamma = check_number("gamma", gamma, low=0.0)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        return self._current() if self._is_initial else self._scaled(self.gamma)
+
+    def _get_closed_form_lr(self):
+        return [exponential_lr(b, self.last_epoch, self.gamma) for b in self.base_lrs]
+
+
+class PolynomialLR(LRScheduler):
+    """Decay the learning rate polynomially to 0 in ``total_iters`` steps, then hold it;
+    closed form :func:`polynomial_lr` (``power=1``: linear)."""
+
+    def __init__(self, optimizer, total_iters=5, power=1.0, last_epoch=-1):
+        self.total_iters = check_number("total_iters", total_iters, low=1, integer=True)
+        self.power = check_number("power", power, low=0.0)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return self._current()
+        decay = ((1.0 - self.last_epoch / self.total_iters)
+                 / (1.0 - (self.last_epoch - 1) / self.total_iters)) ** self.power
+        return self._scaled(decay)
+
+    def _get_closed_form_lr(self):
+        return [polynomial_lr(b, self.last_epoch, self.total_iters, self.power)
                 for b in self.base_lrs]
 
 
-class OneCycleLR(LRScheduler):
-    r"""The one-cycle policy: lr up from ``max_lr / div_factor`` to ``max_lr`` during the
-    first ``pct_start`` of the steps, then down to ``initial_lr / final_div_factor``;
-    the momentum (SGD's ``momentum`` or Adam's :math:`\beta_1`) moves the opposite way
-    between ``max_momentum`` and ``base_momentum``. Call ``step()`` after every batch.
+class CosineAnnealingLR(LRScheduler):
+    r"""Half a cosine from the initial lr down to ``eta_min`` over ``T_max`` steps (then
+    back up); closed form :func:`cosine_annealing_lr`. Each step moves the current rate
+    by the ratio :math:`(1+\cos(\pi t/T))/(1+\cos(\pi(t-1)/T))` of the distances to
+    ``eta_min``, as torch; at the bottom of the cosine (where that ratio is 0/0) it
+    adds the closed form's increment instead."""
 
-    With ``three_phase=True``: up, back down to the initial lr (symmetric), then the
-    final annihilation. Smith & Topin (2019), "Super-convergence: very fast training of
-    neural networks using large learning rates", arXiv:1708.07120; Smith (2018), "A
-    disciplined approach to neural network hyper-parameters", arXiv:1803.09820.
-
-    Arguments and phase boundaries are ``torch.optim.lr_scheduler.OneCycleLR``'s; in a
-    phase from step :math:`a` to :math:`b` the value is ``anneal(start, end, (t-a)/(b-a))``
-    with :func:`cosine_anneal` or :func:`linear_anneal`. Stepping past ``total_steps``
-    raises ``ValueError``.
-    """
-
-    def __init__(self, optimizer, max_lr, total_steps=None, epochs=None,
-                 steps_per_epoch=None, pct_start=0.3, anneal_strategy="cos",
-                 cycle_momentum=True, base_momentum=0.85, max_momentum=0.95,
-                 div_factor=25.0, final_div_factor=1e4, three_phase=False, last_epoch=-1):
-        _check_optimizer(optimizer)
-        if total_steps is not None:
-            self.total_steps = check_number("total_steps", total_steps, low=1, integer=True)
-        elif epochs is not None and steps_per_epoch is not None:
-            self.total_steps = (check_number("epochs", epochs, low=1, integer=True)
-                                * check_number("steps_per_epoch", steps_per_epoch, low=1,
-                                               integer=True))
-        else:
-            raise ValueError("give total_steps, or epochs and steps_per_epoch")
-        check_number("pct_start", pct_start, low=0.0, high=1.0)
-        check_choice("anneal_strategy", anneal_strategy, ("cos", "linear"))
-        check_number("div_factor", div_factor, low=0.0, low_open=True)
-        check_number("final_div_factor", final_div_factor, low=0.0, low_open=True)
-        self.anneal_strategy = anneal_strategy
-        self.cycle_momentum = cycle_momentum
-
-        up_end = float(pct_start * self.total_steps) - 1
-        if three_phase:
-            self._phases = [
-                (up_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
-                (float(2 * pct_start * self.total_steps) - 2,
-                 "max_lr", "initial_lr", "base_momentum", "max_momentum"),
-                (self.total_steps - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum"),
-            ]
-        else:
-            self._phases = [
-                (up_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
-                (self.total_steps - 1, "max_lr", "min_lr", "base_momentum", "max_momentum"),
-            ]
-
-        groups = optimizer.param_groups
-        max_lrs = self._per_group("max_lr", max_lr, groups)
-        if last_epoch == -1:
-            for group, lr in zip(groups, max_lrs):
-                group["initial_lr"] = lr / div_factor
-                group["max_lr"] = lr
-                group["min_lr"] = group["initial_lr"] / final_div_factor
-        if cycle_momentum:
-            defaults = getattr(optimizer, "defaults", groups[0])
-            if "momentum" not in defaults and "betas" not in defaults:
-                raise ValueError("cycle_momentum=True needs an optimizer with momentum or "
-                                 "betas (SGD, RMSprop, Adam, ...)")
-            self.use_beta1 = "betas" in defaults
-            if last_epoch == -1:
-                for group, m_max, m_base in zip(
-                        groups, self._per_group("max_momentum", max_momentum, groups),
-                        self._per_group("base_momentum", base_momentum, groups)):
-                    self._set_momentum(group, m_max)
-                    group["max_momentum"] = m_max
-                    group["base_momentum"] = m_base
+    def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
+        self.T_max = check_number("T_max", T_max, low=1, integer=True)
+        self.eta_min = check_number("eta_min", eta_min, low=0.0)
         super().__init__(optimizer, last_epoch)
 
-    @staticmethod
-    def _per_group(name, value, groups):
-        values = list(value) if isinstance(value, (list, tuple)) else [value] * len(groups)
-        if len(values) != len(groups):
-            raise ValueError(f"{name} must have one value per param group ({len(groups)}), "
-                             f"got {len(values)}")
-        for i, v in enumerate(values):
-            check_number(f"{name}[{i}]" if isinstance(value, (list, tuple)) else name, v,
-                         low=0.0)
-        return values
+    def get_lr(self):
+        groups = self.optimizer.param_groups
+        if self._is_initial:
+            return self._current()
+        if self._step_count == 1 and self.last_epoch > 0:  # resumed with last_epoch > 0
+            return [self.eta_min + (base_lr - self.eta_min)
+                    * (1 + math.cos(self.last_epoch * math.pi / self.T_max)) / 2
+                    for base_lr in self.base_lrs]
+        if (self.last_epoch - 1 - self.T_max) % (2 * self.T_max) == 0:
+            return [group["lr"] + (base_lr - self.eta_min) * (1 - math.cos(math.pi / self.T_max))
+                    / 2 for base_lr, group in zip(self.base_lrs, groups, strict=True)]
+        ratio = ((1 + math.cos(math.pi * self.last_epoch / self.T_max))
+                 / (1 + math.cos(math.pi * (self.last_epoch - 1) / self.T_max)))
+        return [ratio * (group["lr"] - self.eta_min) + self.eta_min for group in groups]
 
-    def _set_momentum(self, group, value):
-        if self.use_beta1:
-            group["betas"] = (value, *group["betas"][1:])
+    def _get_closed_form_lr(self):
+        return [cosine_annealing_lr(b, self.last_epoch, self.T_max, self.eta_min)
+                for b in self.base_lrs]
+
+
+class _NestedState(_SchedulerState):
+    """State dicts of a scheduler of schedulers: each child's own state dict inside."""
+
+    def state_dict(self):
+        state = {k: copy.deepcopy(v) for k, v in self.__dict__.items()
+                 if k not in ("optimizer", "_schedulers")}
+        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return state
+
+    def load_state_dict(self, state_dict):
+        state_dict = dict(state_dict)
+        for s, saved in zip(self._schedulers, state_dict.pop("_schedulers"), strict=True):
+            s.load_state_dict(saved)
+        self.__dict__.update(copy.deepcopy(state_dict))
+
+
+class SequentialLR(_NestedState):
+    """Run ``schedulers`` one after the other, switching at ``milestones`` (step counts).
+
+    At each milestone the next scheduler restarts at its own step 0 (with its closed
+    form where it has one), e.g. ``SequentialLR(opt, [LinearLR(opt, 0.1, total_iters=5),
+    CosineAnnealingLR(opt, 95)], milestones=[5])`` is a 5-step linear warm-up followed by
+    a cosine decay. The schedulers must be built on the same optimizer; the steps their
+    constructors took are undone here, as in ``torch.optim.lr_scheduler.SequentialLR``.
+    """
+
+    def __init__(self, optimizer, schedulers, milestones, last_epoch=-1):
+        self.optimizer = _check_optimizer(optimizer)
+        schedulers = _check_schedulers(optimizer, schedulers, "SequentialLR")
+        milestones = list(milestones)
+        if len(milestones) != len(schedulers) - 1:
+            raise ValueError(f"milestones must have len(schedulers) - 1 = "
+                             f"{len(schedulers) - 1} entries, got {len(milestones)}")
+        for i, m in enumerate(milestones):
+            check_number(f"milestones[{i}]", m, low=1, integer=True)
+        if milestones != sorted(milestones):
+            raise ValueError(f"milestones must be increasing, got {milestones}")
+        self._schedulers = schedulers
+        self._milestones = milestones
+        self.last_epoch = last_epoch + 1
+        for group in optimizer.param_groups:
+            _set_group_value(group, "lr", group["initial_lr"])
+        self._undo_steps(self)
+        first = schedulers[bisect_right(milestones, 0)]
+        first._initial_step()
+        self._last_lr = first.get_last_lr()
+
+    def _undo_steps(self, scheduler):
+        """Undo the step every constructor took, inside nested schedulers too."""
+        if hasattr(scheduler, "_schedulers"):
+            for s in scheduler._schedulers:
+                self._undo_steps(s)
+        elif hasattr(scheduler, "last_epoch"):
+            scheduler.last_epoch -= 1
+
+    def step(self):
+        self.last_epoch += 1
+        idx = bisect_right(self._milestones, self.last_epoch)
+        scheduler = self._schedulers[idx]
+        if idx > 0 and self._milestones[idx - 1] == self.last_epoch:
+            scheduler._update_lr(0)
         else:
-            group["momentum"] = value
+            scheduler.step()
+        self._last_lr = scheduler.get_last_lr()
 
-    def _phase_values(self, epoch, group):
-        """(lr, momentum) at step ``epoch`` for one group."""
-        if epoch > self.total_steps:
-            raise ValueError(f"OneCycleLR stepped {epoch} times; total_steps is "
-                             f"{self.total_steps}")
-        anneal = cosine_anneal if self.anneal_strategy == "cos" else linear_anneal
-        start_step = 0.0
-        for i, (end_step, lr_from, lr_to, m_from, m_to) in enumerate(self._phases):
-            if epoch <= end_step or i == len(self._phases) - 1:
-                pct = (epoch - start_step) / (end_step - start_step)
-                lr = anneal(group[lr_from], group[lr_to], pct)
-                momentum = (anneal(group[m_from], group[m_to], pct)
-                            if self.cycle_momentum else None)
-                return lr, momentum
-            start_step = end_step
 
-    def lr_at(self, epoch):
-        return [self._phase_values(epoch, g)[0] for g in self.optimizer.param_groups]
+class ChainedScheduler(_NestedState):
+    """Step several schedulers at once: each ``step()`` steps every one of them in order,
+    so their factors multiply (chainable schedules) on the same optimizer, e.g.
+    ``ChainedScheduler([ConstantLR(opt, 0.1, total_iters=2), ExponentialLR(opt, 0.9)])``.
+    Arguments (``schedulers`` first) are ``torch.optim.lr_scheduler.ChainedScheduler``'s.
+    """
 
-    def _apply(self, lrs):
-        if self.cycle_momentum:
-            for group in self.optimizer.param_groups:
-                self._set_momentum(group, self._phase_values(self.last_epoch, group)[1])
-        super()._apply(lrs)
+    def __init__(self, schedulers, optimizer=None):
+        schedulers = list(schedulers)
+        if optimizer is None and schedulers:
+            optimizer = getattr(schedulers[0], "optimizer", None)
+        self._schedulers = _check_schedulers(optimizer, schedulers, "ChainedScheduler")
+        self.optimizer = _check_optimizer(optimizer)
+        self._last_lr = _group_values(self.optimizer, "lr")
+
+    def step(self):
+        for scheduler in self._schedulers:
+            scheduler.step()
+        self._last_lr = _group_values(self.optimizer, "lr")
 
 
 class ReduceLROnPlateau(_SchedulerState):
@@ -346,8 +561,10 @@ class ReduceLROnPlateau(_SchedulerState):
     ``max(lr * factor, min_lr)`` (changes smaller than ``eps`` are skipped), then
     ``cooldown`` steps pass before bad steps count again. "Improved" in mode ``"min"``
     with ``threshold_mode="rel"`` means ``metric < best * (1 - threshold)``; ``"abs"``:
-    ``metric < best - threshold``; mode ``"max"`` mirrors both. Arguments and behaviour
-    are ``torch.optim.lr_scheduler.ReduceLROnPlateau``'s.
+    ``metric < best - threshold``; mode ``"max"`` mirrors both. A scalar ``min_lr`` also
+    covers groups added to the optimizer later; a list must then be extended by hand
+    (``min_lrs``). Arguments and behaviour are
+    ``torch.optim.lr_scheduler.ReduceLROnPlateau``'s.
     """
 
     def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,
@@ -362,18 +579,17 @@ class ReduceLROnPlateau(_SchedulerState):
         self.eps = check_number("eps", eps, low=0.0)
         groups = optimizer.param_groups
         if isinstance(min_lr, (list, tuple)):
-            if len(min_lr) != len(groups):
-                raise ValueError(f"min_lr must have one value per param group "
-                                 f"({len(groups)}), got {len(min_lr)}")
-            self.min_lrs = [check_number(f"min_lr[{i}]", v, low=0.0)
-                            for i, v in enumerate(min_lr)]
+            self.default_min_lr = None
+            self.min_lrs = _per_group("min_lr", min_lr, optimizer)
         else:
-            self.min_lrs = [check_number("min_lr", min_lr, low=0.0)] * len(groups)
+            self.default_min_lr = check_number("min_lr", min_lr, low=0.0)
+            self.min_lrs = [self.default_min_lr] * len(groups)
         self.last_epoch = 0
-        self.best = math.inf if mode == "min" else -math.inf
+        self.mode_worse = math.inf if mode == "min" else -math.inf
+        self.best = self.mode_worse
         self.num_bad_epochs = 0
         self.cooldown_counter = 0
-        self._last_lr = [g["lr"] for g in groups]
+        self._last_lr = _group_values(optimizer, "lr")
 
     def _is_better(self, metric):
         if self.mode == "min":
@@ -384,8 +600,17 @@ class ReduceLROnPlateau(_SchedulerState):
                else self.best + self.threshold)
         return metric > bar
 
+    @property
+    def in_cooldown(self):
+        return self.cooldown_counter > 0
+
     def step(self, metrics):
-        """Record one value of the monitored metric (a float or a 0-dim tensor)."""
+        """Record one value of the monitored metric (a number, or a 0-d array/tensor)."""
+        if isinstance(metrics, (str, bytes, bool)) or not (
+                isinstance(metrics, numbers.Real) or getattr(metrics, "ndim", None) == 0
+                or getattr(metrics, "shape", None) == (1,)):
+            raise TypeError("metrics must be a number (a float, or a 0-d array or tensor), "
+                            f"got {type(metrics).__name__} {metrics!r}")
         current = float(metrics.detach() if hasattr(metrics, "detach") else metrics)
         self.last_epoch += 1
         if self._is_better(current):
@@ -393,78 +618,26 @@ class ReduceLROnPlateau(_SchedulerState):
             self.num_bad_epochs = 0
         else:
             self.num_bad_epochs += 1
-        if self.cooldown_counter > 0:
+        if self.in_cooldown:
             self.cooldown_counter -= 1
             self.num_bad_epochs = 0  # bad steps during the cooldown do not count
         if self.num_bad_epochs > self.patience:
-            for group, min_lr in zip(self.optimizer.param_groups, self.min_lrs, strict=True):
-                old_lr = float(group["lr"])
-                new_lr = max(old_lr * self.factor, min_lr)
-                if old_lr - new_lr > self.eps:
-                    group["lr"] = new_lr
+            self._reduce_lr()
             self.cooldown_counter = self.cooldown
             self.num_bad_epochs = 0
-        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+        self._last_lr = _group_values(self.optimizer, "lr")
 
-
-class SequentialLR(_SchedulerState):
-    """Run ``schedulers`` one after the other, switching at ``milestones`` (step counts).
-
-    At each milestone the next scheduler restarts from its own step 0, e.g.
-    ``SequentialLR(opt, [LinearLR(opt, 0.1, total_iters=5), CosineAnnealingLR(opt, 95)],
-    milestones=[5])`` is a 5-step linear warm-up followed by a cosine decay. The
-    schedulers must be built on the same optimizer (their constructors' steps are undone
-    here), as in ``torch.optim.lr_scheduler.SequentialLR``.
-    """
-
-    def __init__(self, optimizer, schedulers, milestones, last_epoch=-1):
-        self.optimizer = _check_optimizer(optimizer)
-        schedulers = list(schedulers)
-        milestones = list(milestones)
-        if not schedulers:
-            raise ValueError("schedulers must hold at least one scheduler")
-        for i, s in enumerate(schedulers):
-            if isinstance(s, ReduceLROnPlateau) or not hasattr(s, "last_epoch"):
-                raise TypeError(f"schedulers[{i}] must be a step-count scheduler "
-                                f"(not {type(s).__name__})")
-            if s.optimizer is not optimizer:
-                raise ValueError(f"schedulers[{i}] drives a different optimizer")
-        if len(milestones) != len(schedulers) - 1:
-            raise ValueError(f"milestones must have len(schedulers) - 1 = "
-                             f"{len(schedulers) - 1} entries, got {len(milestones)}")
-        for i, m in enumerate(milestones):
-            check_number(f"milestones[{i}]", m, low=1, integer=True)
-        if milestones != sorted(milestones):
-            raise ValueError(f"milestones must be increasing, got {milestones}")
-        self._schedulers = schedulers
-        self._milestones = milestones
-        self.last_epoch = last_epoch + 1
-        for group in optimizer.param_groups:
-            group["lr"] = group["initial_lr"]
-        for s in schedulers:  # undo the step each constructor took
-            s.last_epoch -= 1
-        first = schedulers[bisect_right(milestones, 0)]
-        first.step()
-        self._last_lr = first.get_last_lr()
-
-    def step(self):
-        self.last_epoch += 1
-        idx = bisect_right(self._milestones, self.last_epoch)
-        scheduler = self._schedulers[idx]
-        if idx > 0 and self._milestones[idx - 1] == self.last_epoch:
-            scheduler._restart_at(0)
-        else:
-            scheduler.step()
-        self._last_lr = scheduler.get_last_lr()
-
-    def state_dict(self):
-        state = {k: copy.deepcopy(v) for k, v in self.__dict__.items()
-                 if k not in ("optimizer", "_schedulers")}
-        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return state
-
-    def load_state_dict(self, state_dict):
-        state_dict = dict(state_dict)
-        for s, saved in zip(self._schedulers, state_dict.pop("_schedulers"), strict=True):
-            s.load_state_dict(saved)
-        self.__dict__.update(copy.deepcopy(state_dict))
+    def _reduce_lr(self):
+        groups = self.optimizer.param_groups
+        if len(groups) != len(self.min_lrs):
+            if self.default_min_lr is None:
+                raise RuntimeError(
+                    f"the optimizer has {len(groups)} param groups, min_lr had "
+                    f"{len(self.min_lrs)} values (a group was added): set min_lrs, one "
+                    "per group")
+            self.min_lrs = [self.default_min_lr] * len(groups)
+        for group, min_lr in zip(groups, self.min_lrs, strict=True):
+            old_lr = float(group["lr"])
+            new_lr = max(old_lr * self.factor, min_lr)
+            if old_lr - new_lr > self.eps:
+                _set_group_value(group, "lr", new_lr)

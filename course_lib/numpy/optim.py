@@ -23,14 +23,16 @@ from collections import defaultdict
 import numpy as np
 
 from course_lib.core.optim import (  # noqa: F401  (the functional steps are public here too)
-    adagrad_defaults, adagrad_step, adam_defaults, adam_step, adamax_defaults, adamax_step,
-    nadam_defaults, nadam_step, rmsprop_defaults, rmsprop_step, sgd_defaults, sgd_step,
+    adadelta_defaults, adadelta_step, adagrad_defaults, adagrad_init_state, adagrad_step,
+    adam_defaults, adam_step, adamax_defaults, adamax_step, nadam_defaults, nadam_step,
+    radam_defaults, radam_step, rmsprop_defaults, rmsprop_step, sgd_defaults, sgd_step,
 )
 from course_lib.numpy.parameter import Parameter
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "NAdam", "Adamax",
+           "RAdam", "Adadelta",
            "sgd_step", "adagrad_step", "rmsprop_step", "adam_step", "nadam_step",
-           "adamax_step"]
+           "adamax_step", "radam_step", "adadelta_step"]
 
 
 class Optimizer:
@@ -39,9 +41,11 @@ class Optimizer:
 
     Parameters
     ----------
-    params : iterable of Parameter, or iterable of dict
-        The parameters to optimize, or parameter groups: dicts with a ``"params"`` entry
-        and any options that override ``defaults`` for that group.
+    params : iterable of Parameter, of (name, Parameter) pairs, or of dict
+        The parameters to optimize (``model.parameters()``, or
+        ``model.named_parameters()``: the names are kept in each group's
+        ``"param_names"``, as torch does), or parameter groups: dicts with a ``"params"``
+        entry and any options that override ``defaults`` for that group.
     defaults : dict
         The options of every group that does not set its own.
     """
@@ -62,19 +66,36 @@ class Optimizer:
             self.add_param_group(group)
 
     def add_param_group(self, param_group):
-        """Add a group of parameters with its own options (missing ones: ``defaults``)."""
+        """Add a group of parameters with its own options (missing ones: ``defaults``).
+
+        ``param_group["params"]`` holds Parameters or ``(name, Parameter)`` pairs (all of
+        one kind, in every group, as torch requires); the names go to
+        ``param_group["param_names"]``."""
         if not isinstance(param_group, dict):
             raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
         params = param_group["params"]
+        if isinstance(params, set):
+            raise TypeError("params must be an ordered collection (a list), not a set: a "
+                            "set's order changes between runs")
         params = [params] if isinstance(params, Parameter) else list(params)
+        names = [p[0] for p in params if isinstance(p, tuple)]
+        params = [p[1] if isinstance(p, tuple) else p for p in params]
+        if names and len(names) != len(params):
+            raise ValueError("params: give every parameter a name (named_parameters()) "
+                             "or none")
         for p in params:
             if not isinstance(p, Parameter):
                 raise TypeError("params must contain Parameters (course_lib.numpy.parameter"
                                 f".Parameter), got {type(p).__name__}")
+        if self.param_groups and bool(names) != ("param_names" in self.param_groups[0]):
+            raise ValueError("params: all parameter groups must be with names or all "
+                             "without names (named_parameters() or parameters())")
         seen = {id(p) for group in self.param_groups for p in group["params"]}
         if len({id(p) for p in params}) != len(params) or any(id(p) in seen for p in params):
             raise ValueError("params: a parameter appears more than once")
         param_group["params"] = params
+        if names:
+            param_group["param_names"] = names
         for name, default in self.defaults.items():
             param_group.setdefault(name, default)
         self.param_groups.append(param_group)
@@ -91,11 +112,23 @@ class Optimizer:
         ``closure``, if given, is called first and its return value (the loss) returned.
         """
         loss = closure() if closure is not None else None
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    self._update(p.data, p.grad, self.state[p], group)
+        for g, group in enumerate(self.param_groups):
+            for i, p in enumerate(group["params"]):
+                if p.grad is None:
+                    continue
+                if np.shape(p.grad) != p.data.shape:
+                    raise ValueError(
+                        f"param_groups[{g}]['params'][{i}].grad has shape "
+                        f"{np.shape(p.grad)}, its parameter {p.data.shape}: a gradient "
+                        "must have its parameter's shape")
+                # in the parameter's dtype, so the buffers made from it are too
+                grad = np.asarray(p.grad, dtype=p.data.dtype)
+                self._update(p.data, grad, self._state(p, group), group)
         return loss
+
+    def _state(self, p, group):
+        """``p``'s state dict (created on first use, as torch.optim's)."""
+        return self.state[p]
 
     def _update(self, param, grad, state, group):
         raise NotImplementedError
@@ -115,7 +148,7 @@ class Optimizer:
             packed = {k: copy.deepcopy(v) for k, v in group.items() if k != "params"}
             packed["params"] = [index[id(p)] for p in group["params"]]
             groups.append(packed)
-        state = {index[id(p)]: copy.deepcopy(s) for p, s in self.state.items() if s}
+        state = {index[id(p)]: copy.deepcopy(s) for p, s in self.state.items()}
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict):
@@ -134,15 +167,20 @@ class Optimizer:
         self.state = defaultdict(dict)
         for i, s in state_dict["state"].items():
             self.state[by_index[i]] = copy.deepcopy(s)
-        self.param_groups = [
-            {**copy.deepcopy({k: v for k, v in saved.items() if k != "params"}),
-             "params": group["params"]}
-            for group, saved in zip(self.param_groups, saved_groups)]
+        groups = []
+        for group, saved in zip(self.param_groups, saved_groups):
+            new = copy.deepcopy({k: v for k, v in saved.items() if k != "params"})
+            new["params"] = group["params"]
+            if "param_names" in group and "param_names" not in new:
+                new["param_names"] = group["param_names"]
+            groups.append(new)
+        self.param_groups = groups
 
     def __repr__(self):
         lines = [f"{type(self).__name__} ("]
         for i, group in enumerate(self.param_groups):
-            options = ", ".join(f"{k}={v!r}" for k, v in group.items() if k != "params")
+            options = ", ".join(f"{k}={v!r}" for k, v in group.items()
+                                if k not in ("params", "param_names"))
             lines.append(f"  group {i}: {len(group['params'])} params, {options}")
         return "\n".join(lines + [")"])
 
@@ -158,6 +196,10 @@ class SGD(Optimizer):
         super().__init__(params, sgd_defaults(lr, momentum, dampening, weight_decay,
                                               nesterov, maximize))
 
+    def _state(self, p, group):
+        # without momentum SGD keeps no state, and torch.optim.SGD creates no entry
+        return self.state[p] if group["momentum"] != 0 else {}
+
     def _update(self, param, grad, state, group):
         sgd_step(param, grad, state, lr=group["lr"], momentum=group["momentum"],
                  dampening=group["dampening"], weight_decay=group["weight_decay"],
@@ -165,17 +207,27 @@ class SGD(Optimizer):
 
 
 class Adagrad(Optimizer):
-    """Adagrad, as ``torch.optim.Adagrad``. Rule: :func:`course_lib.core.optim.adagrad_step`."""
+    """Adagrad, as ``torch.optim.Adagrad``. Rule: :func:`course_lib.core.optim.adagrad_step`.
+
+    As in torch, the state of every parameter given to the constructor is created at
+    once (step 0, the sum at ``initial_accumulator_value``), and that value is used for
+    every group: a group's own ``initial_accumulator_value`` is stored but not used.
+    """
 
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0,
                  initial_accumulator_value=0, eps=1e-10, *, maximize=False):
         super().__init__(params, adagrad_defaults(lr, lr_decay, weight_decay,
                                                   initial_accumulator_value, eps, maximize))
+        for group in self.param_groups:
+            for p in group["params"]:
+                adagrad_init_state(p.data, self.state[p], initial_accumulator_value)
 
     def _update(self, param, grad, state, group):
+        # a group added later starts from the constructor's initial_accumulator_value
+        # (self.defaults), not the group's own: torch.optim.Adagrad does the same
         adagrad_step(param, grad, state, lr=group["lr"], lr_decay=group["lr_decay"],
                      weight_decay=group["weight_decay"],
-                     initial_accumulator_value=group["initial_accumulator_value"],
+                     initial_accumulator_value=self.defaults["initial_accumulator_value"],
                      eps=group["eps"], maximize=group["maximize"])
 
 
@@ -254,3 +306,34 @@ class Adamax(Optimizer):
         adamax_step(param, grad, state, lr=group["lr"], beta1=beta1, beta2=beta2,
                     eps=group["eps"], weight_decay=group["weight_decay"],
                     maximize=group["maximize"])
+
+
+class RAdam(Optimizer):
+    """RAdam (Liu et al. 2020), as ``torch.optim.RAdam``; ``decoupled_weight_decay=True``
+    decays the weights as AdamW. Rule: :func:`course_lib.core.optim.radam_step`."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                 decoupled_weight_decay=False, *, maximize=False):
+        super().__init__(params, radam_defaults(lr, betas, eps, weight_decay,
+                                                decoupled_weight_decay, maximize))
+
+    def _update(self, param, grad, state, group):
+        beta1, beta2 = group["betas"]
+        radam_step(param, grad, state, lr=group["lr"], beta1=beta1, beta2=beta2,
+                   eps=group["eps"], weight_decay=group["weight_decay"],
+                   decoupled=group["decoupled_weight_decay"], maximize=group["maximize"])
+
+
+class Adadelta(Optimizer):
+    """Adadelta (Zeiler 2012), as ``torch.optim.Adadelta``.
+
+    Rule: :func:`course_lib.core.optim.adadelta_step`.
+    """
+
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, *,
+                 maximize=False):
+        super().__init__(params, adadelta_defaults(lr, rho, eps, weight_decay, maximize))
+
+    def _update(self, param, grad, state, group):
+        adadelta_step(param, grad, state, lr=group["lr"], rho=group["rho"], eps=group["eps"],
+                      weight_decay=group["weight_decay"], maximize=group["maximize"])

@@ -1,10 +1,10 @@
 """Learning-rate schedules and weight averaging for the NumPy backend.
 
 The schedulers and the range test are backend-independent (they only touch
-``optimizer.param_groups``) and live once in :mod:`course_lib.core.schedules` and
-:mod:`course_lib.core.lr_finder`; they are re-exported here. :class:`AveragedModel`
-(stochastic weight averaging) and :func:`update_bn` are the NumPy twins of
-``torch.optim.swa_utils``'s.
+``optimizer.param_groups``) and live once in :mod:`course_lib.core.schedules`,
+:mod:`course_lib.core.cyclic_schedules` and :mod:`course_lib.core.lr_finder`; they are
+re-exported here. :class:`AveragedModel` (stochastic weight averaging) and
+:func:`update_bn` are the NumPy twins of ``torch.optim.swa_utils``'s.
 """
 from __future__ import annotations
 
@@ -13,14 +13,18 @@ import copy
 import numpy as np
 
 from course_lib.core.lr_finder import lr_range_test, suggest_lr
+from course_lib.core.cyclic_schedules import CosineAnnealingWarmRestarts, CyclicLR, OneCycleLR
 from course_lib.core.schedules import (
-    CosineAnnealingLR, ExponentialLR, LinearLR, LRScheduler, MultiStepLR, OneCycleLR,
-    ReduceLROnPlateau, SequentialLR, StepLR,
+    ChainedScheduler, ConstantLR, CosineAnnealingLR, ExponentialLR, LambdaLR, LinearLR,
+    LRScheduler, MultiplicativeLR, MultiStepLR, PolynomialLR, ReduceLROnPlateau, SequentialLR,
+    StepLR,
 )
 
-__all__ = ["LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR",
-           "LinearLR", "OneCycleLR", "ReduceLROnPlateau", "SequentialLR", "lr_range_test",
-           "suggest_lr", "AveragedModel", "update_bn"]
+__all__ = ["LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR",
+           "ConstantLR", "LinearLR", "ExponentialLR", "PolynomialLR", "CosineAnnealingLR",
+           "CosineAnnealingWarmRestarts", "CyclicLR", "OneCycleLR", "ReduceLROnPlateau",
+           "SequentialLR", "ChainedScheduler", "lr_range_test", "suggest_lr",
+           "AveragedModel", "update_bn"]
 
 
 class AveragedModel:

@@ -12,19 +12,28 @@ from __future__ import annotations
 import torch
 
 from course_lib.core.optim import (  # noqa: F401  (the functional steps are public here too)
-    adagrad_defaults, adagrad_step, adam_defaults, adam_step, adamax_defaults, adamax_step,
-    check_flag, nadam_defaults, nadam_step, rmsprop_defaults, rmsprop_step, sgd_defaults,
-    sgd_step,
+    adadelta_defaults, adadelta_step, adagrad_defaults, adagrad_init_state,
+    adagrad_step, adam_defaults, adam_step, adamax_defaults, adamax_step, check_flag,
+    nadam_defaults, nadam_step, radam_defaults, radam_step, rmsprop_defaults, rmsprop_step,
+    sgd_defaults, sgd_step,
 )
+from course_lib.core.optim_ops import TorchOps, read_scalar
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "NAdam", "Adamax",
+           "RAdam", "Adadelta",
            "sgd_step", "adagrad_step", "rmsprop_step", "adam_step", "nadam_step",
-           "adamax_step", "adam_step_foreach"]
+           "adamax_step", "radam_step", "adadelta_step", "adam_step_foreach"]
 
 
 class Optimizer(torch.optim.Optimizer):
     """Base class: ``step`` calls ``self._update(param, grad, state, group)`` for every
-    parameter that has a gradient (``grad is None``: skipped)."""
+    parameter that has a gradient (``grad is None``: skipped).
+
+    ``params`` may be ``model.parameters()``, ``model.named_parameters()`` (the names go
+    to each group's ``"param_names"``) or a list of group dicts, as for any
+    ``torch.optim.Optimizer``. The state holds what torch.optim's holds, with the same
+    types (the step count a 0-d tensor), so state dicts move between the two.
+    """
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -40,8 +49,12 @@ class Optimizer(torch.optim.Optimizer):
                 if p.grad.is_sparse:
                     raise RuntimeError(f"{type(self).__name__} does not support sparse "
                                        "gradients")
-                self._update(p, p.grad, self.state[p], group)
+                self._update(p, p.grad, self._state(p, group), group)
         return loss
+
+    def _state(self, p, group):
+        """``p``'s state dict (created on first use, as torch.optim's)."""
+        return self.state[p]
 
     def _update(self, param, grad, state, group):
         raise NotImplementedError
@@ -58,6 +71,10 @@ class SGD(Optimizer):
         super().__init__(params, sgd_defaults(lr, momentum, dampening, weight_decay,
                                               nesterov, maximize))
 
+    def _state(self, p, group):
+        # without momentum SGD keeps no state, and torch.optim.SGD creates no entry
+        return self.state[p] if group["momentum"] != 0 else {}
+
     def _update(self, param, grad, state, group):
         sgd_step(param, grad, state, lr=group["lr"], momentum=group["momentum"],
                  dampening=group["dampening"], weight_decay=group["weight_decay"],
@@ -65,17 +82,27 @@ class SGD(Optimizer):
 
 
 class Adagrad(Optimizer):
-    """Adagrad, as ``torch.optim.Adagrad``. Rule: :func:`course_lib.core.optim.adagrad_step`."""
+    """Adagrad, as ``torch.optim.Adagrad``. Rule: :func:`course_lib.core.optim.adagrad_step`.
+
+    As in torch, the state of every parameter given to the constructor is created at
+    once (step 0, the sum at ``initial_accumulator_value``), and that value is used for
+    every group: a group's own ``initial_accumulator_value`` is stored but not used.
+    """
 
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0,
                  initial_accumulator_value=0, eps=1e-10, *, maximize=False):
         super().__init__(params, adagrad_defaults(lr, lr_decay, weight_decay,
                                                   initial_accumulator_value, eps, maximize))
+        for group in self.param_groups:
+            for p in group["params"]:
+                adagrad_init_state(p.detach(), self.state[p], initial_accumulator_value)
 
     def _update(self, param, grad, state, group):
+        # a group added later starts from the constructor's initial_accumulator_value
+        # (self.defaults), not the group's own: torch.optim.Adagrad does the same
         adagrad_step(param, grad, state, lr=group["lr"], lr_decay=group["lr_decay"],
                      weight_decay=group["weight_decay"],
-                     initial_accumulator_value=group["initial_accumulator_value"],
+                     initial_accumulator_value=self.defaults["initial_accumulator_value"],
                      eps=group["eps"], maximize=group["maximize"])
 
 
@@ -150,11 +177,11 @@ def adam_step_foreach(params, grads, states, *, lr=1e-3, beta1=0.9, beta2=0.999,
     by_device = {}
     for p, g, state in zip(params, grads, states, strict=True):
         if "step" not in state:
-            state["step"] = 0
-            state["exp_avg"] = torch.zeros_like(p)
-            state["exp_avg_sq"] = torch.zeros_like(p)
+            state["step"] = TorchOps.new_step(p)
+            state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         if amsgrad and "max_exp_avg_sq" not in state:
-            state["max_exp_avg_sq"] = torch.zeros_like(p)
+            state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         state["step"] += 1
         by_device.setdefault((p.device, p.dtype), []).append((p, g, state))
 
@@ -180,10 +207,10 @@ def adam_step_foreach(params, grads, states, *, lr=1e-3, beta1=0.9, beta2=0.999,
         else:
             second_moments = exp_avg_sqs
         denoms = torch._foreach_sqrt(second_moments)
-        torch._foreach_div_(denoms, [(1 - beta2 ** s["step"]) ** 0.5 for s in sts])
+        steps = [read_scalar(s["step"]) for s in sts]  # read with .item(), as torch.optim
+        torch._foreach_div_(denoms, [(1 - beta2 ** t) ** 0.5 for t in steps])
         torch._foreach_add_(denoms, eps)
-        torch._foreach_addcdiv_(ps, exp_avgs, denoms,
-                                [-(lr / (1 - beta1 ** s["step"])) for s in sts])
+        torch._foreach_addcdiv_(ps, exp_avgs, denoms, [-(lr / (1 - beta1 ** t)) for t in steps])
 
 
 class AdamW(Adam):
@@ -227,3 +254,34 @@ class Adamax(Optimizer):
         adamax_step(param, grad, state, lr=group["lr"], beta1=beta1, beta2=beta2,
                     eps=group["eps"], weight_decay=group["weight_decay"],
                     maximize=group["maximize"])
+
+
+class RAdam(Optimizer):
+    """RAdam (Liu et al. 2020), as ``torch.optim.RAdam``; ``decoupled_weight_decay=True``
+    decays the weights as AdamW. Rule: :func:`course_lib.core.optim.radam_step`."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                 decoupled_weight_decay=False, *, maximize=False):
+        super().__init__(params, radam_defaults(lr, betas, eps, weight_decay,
+                                                decoupled_weight_decay, maximize))
+
+    def _update(self, param, grad, state, group):
+        beta1, beta2 = group["betas"]
+        radam_step(param, grad, state, lr=group["lr"], beta1=beta1, beta2=beta2,
+                   eps=group["eps"], weight_decay=group["weight_decay"],
+                   decoupled=group["decoupled_weight_decay"], maximize=group["maximize"])
+
+
+class Adadelta(Optimizer):
+    """Adadelta (Zeiler 2012), as ``torch.optim.Adadelta``.
+
+    Rule: :func:`course_lib.core.optim.adadelta_step`.
+    """
+
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, *,
+                 maximize=False):
+        super().__init__(params, adadelta_defaults(lr, rho, eps, weight_decay, maximize))
+
+    def _update(self, param, grad, state, group):
+        adadelta_step(param, grad, state, lr=group["lr"], rho=group["rho"], eps=group["eps"],
+                      weight_decay=group["weight_decay"], maximize=group["maximize"])

@@ -2,9 +2,9 @@
 
 The schedulers and the range test are backend-independent (they only touch
 ``optimizer.param_groups``, so they also drive ``torch.optim`` optimizers) and live once
-in :mod:`course_lib.core.schedules` and :mod:`course_lib.core.lr_finder`; they are
-re-exported here. :class:`AveragedModel` and :func:`update_bn` follow
-``torch.optim.swa_utils``.
+in :mod:`course_lib.core.schedules`, :mod:`course_lib.core.cyclic_schedules` and
+:mod:`course_lib.core.lr_finder`; they are re-exported here. :class:`AveragedModel` and
+:func:`update_bn` follow ``torch.optim.swa_utils``.
 """
 from __future__ import annotations
 
@@ -13,14 +13,18 @@ import copy
 import torch
 
 from course_lib.core.lr_finder import lr_range_test, suggest_lr
+from course_lib.core.cyclic_schedules import CosineAnnealingWarmRestarts, CyclicLR, OneCycleLR
 from course_lib.core.schedules import (
-    CosineAnnealingLR, ExponentialLR, LinearLR, LRScheduler, MultiStepLR, OneCycleLR,
-    ReduceLROnPlateau, SequentialLR, StepLR,
+    ChainedScheduler, ConstantLR, CosineAnnealingLR, ExponentialLR, LambdaLR, LinearLR,
+    LRScheduler, MultiplicativeLR, MultiStepLR, PolynomialLR, ReduceLROnPlateau, SequentialLR,
+    StepLR,
 )
 
-__all__ = ["LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR",
-           "LinearLR", "OneCycleLR", "ReduceLROnPlateau", "SequentialLR", "lr_range_test",
-           "suggest_lr", "AveragedModel", "update_bn"]
+__all__ = ["LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR",
+           "ConstantLR", "LinearLR", "ExponentialLR", "PolynomialLR", "CosineAnnealingLR",
+           "CosineAnnealingWarmRestarts", "CyclicLR", "OneCycleLR", "ReduceLROnPlateau",
+           "SequentialLR", "ChainedScheduler", "lr_range_test", "suggest_lr",
+           "AveragedModel", "update_bn"]
 
 
 class AveragedModel(torch.nn.Module):
