@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import re
 import subprocess
 import sys
@@ -26,10 +27,20 @@ def toc_docnames() -> list[str]:
     """Every page of ``_toc.yml`` in reading order (``book/intro``, ``book/01_...``, ...)."""
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     names = [toc["root"]]
+
+    def visit(entries):
+        for entry in entries:
+            names.append(entry["file"])
+            visit(entry.get("sections", []))
+
     for part in toc.get("parts", []):
-        for chapter in part.get("chapters", []):
-            names.append(chapter["file"])
+        visit(part.get("chapters", []))
     return names
+
+
+def chapter_docnames() -> list[str]:
+    """The numbered chapters, ``book/01_...`` to ``book/07_...``, in reading order."""
+    return [d for d in toc_docnames() if re.fullmatch(r"book/0\d_\w+", d)]
 
 
 def page_path(docname: str) -> Path:
@@ -49,7 +60,11 @@ def ensure_built() -> str | None:
                 return LOG.read_text() if LOG.is_file() else None
             cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(ROOT),
                    "--warningiserror", "--keep-going"]
-            proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1200)
+            # MPLBACKEND=Agg (set for the tests) would reach the chapters' kernels and
+            # replace the inline backend: plt.show() would then draw no figure.
+            env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+            proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1200,
+                                  env=env)
             log = proc.stdout + proc.stderr
             LOG.write_text(log)
             if proc.returncode != 0:
