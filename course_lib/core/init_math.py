@@ -64,7 +64,8 @@ def calculate_gain(nonlinearity, param=None):
         elif isinstance(param, numbers.Real) and not isinstance(param, bool):
             negative_slope = param
         else:
-            raise ValueError(f"param (negative_slope) must be a number, got {param!r}")
+            raise ValueError("param must be a number (the negative slope of leaky_relu), "
+                             f"got {param!r}")
         return math.sqrt(2.0 / (1 + negative_slope ** 2))
     return 3.0 / 4  # selu: found empirically, pytorch/pytorch#50664
 
@@ -128,8 +129,17 @@ def kaiming_std(shape, a=0, mode="fan_in", nonlinearity="leaky_relu"):
     r"""He et al. (2015): :math:`\sigma = g / \sqrt{\text{fan\_mode}}`, with
     :math:`g` = ``calculate_gain(nonlinearity, a)``."""
     fan = calculate_correct_fan(shape, mode)
+    if nonlinearity == "leaky_relu" and a is not None and (
+            isinstance(a, bool) or not isinstance(a, numbers.Real)):
+        raise ValueError(f"a must be a number (the negative slope of leaky_relu), got {a!r}")
     gain = calculate_gain(nonlinearity, a)
     return gain / math.sqrt(fan)
+
+
+def normal_cdf(x):
+    r"""Standard normal CDF :math:`\Phi(x) = (1 + \operatorname{erf}(x/\sqrt2))/2`,
+    written as ``torch.nn.init.trunc_normal_`` writes it."""
+    return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
 
 
 def lecun_std(shape):
