@@ -204,8 +204,10 @@ def constant_init_symmetry(*, value=0.05, hidden=16, epochs=5, lr=0.1, batch_siz
     dict
         For ``"constant"`` and ``"random"``: ``spread_in`` (largest difference between
         hidden units' incoming weight rows), ``spread_out`` (between their outgoing weight
-        columns), ``loss`` (training loss per epoch), ``first_units`` (incoming weights of
-        the first 4 hidden units as 8x8 images, shape ``(4, 8, 8)``).
+        columns), ``loss`` (training loss per epoch), ``weight_abs_max`` (largest
+        ``|w|`` of the hidden and the output layer's weight after training),
+        ``first_units`` (incoming weights of the first 4 hidden units as 8x8 images, shape
+        ``(4, 8, 8)``).
 
     References
     ----------
@@ -227,6 +229,8 @@ def constant_init_symmetry(*, value=0.05, hidden=16, epochs=5, lr=0.1, batch_siz
         out[name] = {"spread_in": _spread(first.weight, axis=0),
                      "spread_out": _spread(last.weight, axis=1),
                      "loss": run["epoch_loss"],
+                     "weight_abs_max": (float(first.weight.detach().abs().max()),
+                                        float(last.weight.detach().abs().max())),
                      "first_units": first.weight.detach().numpy()[:4].reshape(4, 8, 8).copy()}
     return out
 
