@@ -274,6 +274,9 @@ class BatchNorm1d(_Normalization):
             n = x.size // self.num_features
             if n == 1:
                 raise ValueError(_one_value_message(x.shape))
+            if self.eps <= 0:  # torch refuses eps = 0 with batch statistics too
+                raise ValueError("eps must be positive to use batch statistics (in training,"
+                                 f" or with track_running_stats=False), got {self.eps}")
             if n == 0:  # as torch: nothing to normalize, only the batch is counted
                 if self.training and self.track_running_stats:
                     self.num_batches_tracked += 1

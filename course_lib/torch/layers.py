@@ -195,6 +195,9 @@ class BatchNorm1d(nn.Module):
                     "x must hold more than 1 value per channel to use batch statistics (in "
                     "training, or with track_running_stats=False): Expected more than 1 "
                     f"value per channel when training, got input size {tuple(x.shape)}")
+            if self.eps <= 0:  # torch refuses eps = 0 with batch statistics too
+                raise ValueError("eps must be positive to use batch statistics (in training,"
+                                 f" or with track_running_stats=False), got {self.eps}")
             if n == 0:  # as torch: nothing to normalize, only the batch is counted
                 if self.training and self.track_running_stats:
                     with torch.no_grad():
@@ -377,7 +380,9 @@ class PReLU(nn.Module):
             a = a.reshape((1, self.num_parameters) + (1,) * (x.dim() - 2))
         else:
             a = a.reshape(())
-        return torch.where(x > 0, x, a * x)
+        # a * min(x, 0), not a * x: at x = inf the unused branch a * x would be NaN for
+        # a = 0, and its gradient (x) would make the slope's gradient NaN
+        return torch.where(x > 0, x, a * torch.clamp(x, max=0))
 
     def extra_repr(self):
         return f"num_parameters={self.num_parameters}"
