@@ -209,9 +209,9 @@ def test_prelu(num_parameters, init, dtype, data):
 
 
 def test_prelu_defaults_and_parameter():
-    for m in (NL.PReLU(), TL.PReLU(device="cpu")):
-        assert tuple(m.weight.shape) == (1,) and float(m.weight[0] if isinstance(
-            m, torch.nn.Module) else m.weight.data[0]) == 0.25
+    assert NL.PReLU().weight.data.tolist() == [0.25]
+    assert TL.PReLU(device="cpu").weight.tolist() == [0.25]
+    assert isinstance(TL.PReLU(device="cpu").weight, torch.nn.Parameter)
     assert [n for n, _ in TL.PReLU(3, device="cpu").named_parameters()] == ["weight"]
     assert [n for n, _ in NL.PReLU(3).named_parameters()] == ["weight"]
     m = NL.PReLU()

@@ -532,7 +532,9 @@ class PReLU(Module):
         x = _as_input(x)
         a = self.weight.data.reshape(self._slope_shape(x))
         self._x = x
-        return np.where(x > 0, x, a * x).astype(np.result_type(x, a), copy=False)
+        # a * min(x, 0): no 0 * inf = NaN in the branch np.where drops
+        y = np.where(x > 0, x, a * np.minimum(x, 0))
+        return y.astype(np.result_type(x, a), copy=False)
 
     def backward(self, dout):
         _check_cached(self, "_x")
