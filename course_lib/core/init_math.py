@@ -42,9 +42,23 @@ def calculate_gain(nonlinearity, param=None):
     Returns
     -------
     float
-        The gain :math:`g` such that :math:`\mathrm{Var}[f(z)] \approx \mathrm{Var}[z]/g^2`
-        for :math:`z \sim \mathcal{N}(0, \sigma^2)`, He et al. (2015), "Delving deep into
-        rectifiers".
+        The gain :math:`g` that multiplies the standard deviation of an initializer.
+
+    Notes
+    -----
+    Only the rectifier gains are derived. For :math:`z \sim \mathcal{N}(0, \sigma^2)`
+    (symmetric about 0), ReLU keeps half of the second moment,
+    :math:`\mathbb{E}[\mathrm{relu}(z)^2] = \mathrm{Var}[z]/2`, so a layer that should
+    preserve :math:`\mathbb{E}[h^2]` needs its weight variance multiplied by 2, a gain of
+    :math:`\sqrt2` (He et al., 2015, "Delving deep into rectifiers"); a leaky ReLU of
+    slope :math:`a` keeps :math:`(1 + a^2)/2` of it, hence
+    :math:`\sqrt{2/(1 + a^2)}`. The gain is about the second moment
+    :math:`\mathbb{E}[f(z)^2]`, not the variance: :math:`\mathrm{relu}(z)` has a nonzero
+    mean. The others are conventions, not derivations: tanh's :math:`5/3` is an empirical
+    choice, sigmoid's 1 is PyTorch's convention, and SELU's :math:`3/4` was found
+    empirically (PyTorch's documentation of ``calculate_gain``; pytorch/pytorch#50664).
+    Self-normalizing SELU networks use ``nonlinearity="linear"`` (gain 1, LeCun normal;
+    Klambauer et al., 2017), as PyTorch's documentation advises.
 
     Raises
     ------
