@@ -31,9 +31,9 @@ ACTIVATION_MODULES = {
     "elu": (layers.ELU, "he"),
     "selu": (layers.SELU, "lecun"),
     "gelu": (layers.GELU, "he"),
-    # torch.nn's, for the comparison (no course_lib twin): PReLU's slope is learned
-    # (initial 0.25), RReLU's is random in training, (1/8 + 1/3)/2 at evaluation
-    "prelu": (lambda: torch.nn.PReLU(dtype=DTYPE), "he"),
+    # PReLU's slope is learned (initial 0.25); RReLU (torch.nn's, no course_lib twin) draws
+    # it at random in training and uses (1/8 + 1/3)/2 at evaluation
+    "prelu": (lambda: layers.PReLU(dtype=DTYPE), "he"),
     "rrelu": (torch.nn.RReLU, "he"),
 }
 
@@ -260,7 +260,8 @@ def residual_gradient_norms(activation="tanh", *, depth=50, width=64, n=256, epo
 
 
 def prelu_rrelu(*, hidden=64, epochs=5, lr=0.1, n=100_000, seed=0):
-    """What PReLU and RReLU (``torch.nn``) do with their negative slope.
+    """What PReLU (``course_lib.torch.layers``) and RReLU (``torch.nn``) do with their
+    negative slope.
 
     ``RReLU(lower=1/8, upper=1/3)`` multiplies each negative input by a slope drawn from
     ``U(lower, upper)`` in training mode and by the mean ``(lower + upper)/2`` in
@@ -287,7 +288,7 @@ def prelu_rrelu(*, hidden=64, epochs=5, lr=0.1, n=100_000, seed=0):
         train_slopes = -rrelu.train()(x)
     eval_slope = float(-rrelu.eval()(x[:1]))
     gen = torch.Generator().manual_seed(seed)
-    prelu = torch.nn.PReLU(num_parameters=hidden, dtype=DTYPE)
+    prelu = layers.PReLU(num_parameters=hidden, dtype=DTYPE)
     model = layers.Sequential(layers.Linear(64, hidden, generator=gen, dtype=DTYPE), prelu,
                               layers.Linear(hidden, 10, generator=gen, dtype=DTYPE))
     initial = float(prelu.weight.detach()[0])
