@@ -113,7 +113,7 @@ def test_standard_normal_weights_give_std_sqrt_n():
 @pytest.fixture(scope="module")
 def deep():
     return ch2.depth_sweep(depths=(1, 2, 4, 8, 16), schemes=("default", "he_normal"), epochs=5,
-                           lr=0.05, seed=0)
+                           lr=0.1, batch_size=64, seed=0)
 
 
 def test_default_init_stops_learning_at_four_hidden_layers(deep):
@@ -122,11 +122,11 @@ def test_default_init_stops_learning_at_four_hidden_layers(deep):
     assert default[0] < 1.5
 
 
-def test_he_trains_deep_networks_but_16_plain_layers_train_slowly(deep):
+def test_he_trains_deep_networks_but_16_plain_layers_barely_learn(deep):
     he, default = deep["he_normal"]["final_loss"], deep["default"]["final_loss"]
     assert np.all(he < default)
-    assert np.all(he[:4] < 0.6)  # 1 to 8 hidden layers
-    assert he[4] > 2 * he[3]  # 16 layers: much slower than 8
+    assert np.all(he[:4] < 0.7)  # 1 to 8 hidden layers
+    assert he[4] > 2 * he[3] and he[4] > 1.0  # 16 layers: barely starts learning
 
 
 def test_elu_needs_he_not_lecun():
@@ -204,7 +204,7 @@ def test_prelu_learns_its_slopes():
 
 @pytest.fixture(scope="module")
 def res():
-    return ch3.residual_gradient_norms("tanh", depth=50, width=64, epochs=3, lr=0.05, seed=0)
+    return ch3.residual_gradient_norms("tanh", depth=50, width=64, epochs=3, lr=0.02, seed=0)
 
 
 def test_skip_connections_carry_the_gradient_to_the_first_layer(res):
@@ -217,7 +217,7 @@ def test_skip_connections_carry_the_gradient_to_the_first_layer(res):
 
 def test_the_plain_deep_stack_stays_at_chance_the_residual_one_trains(res):
     assert abs(res["plain"]["loss"][-1] - math.log(10)) < 0.05
-    assert res["residual"]["loss"][-1] < 1.0 < res["plain"]["loss"][-1] / 2
+    assert res["residual"]["loss"][-1] < 0.2
     assert res["residual"]["loss"][0] > math.log(10)  # the residual stream starts large
 
 

@@ -221,7 +221,7 @@ def residual_mlp(activation="tanh", *, depth, width, n_in=64, n_out=10, residual
 
 
 def residual_gradient_norms(activation="tanh", *, depth=50, width=64, n=256, epochs=3,
-                            lr=0.05, batch_size=32, seed=0):
+                            lr=0.02, batch_size=32, seed=0):
     """A deep plain MLP against the same MLP with skip connections (:func:`residual_mlp`,
     identical weights): the weight-gradient norm of every layer at initialization, and
     the training loss of both over a few epochs of SGD on the digits.

@@ -291,7 +291,7 @@ def init_mlp(depth, *, width=64, scheme="he_normal", activation="relu", n_in=64,
 
 
 def depth_sweep(depths=(1, 2, 4, 8, 16), schemes=("default", "he_normal"), *,
-                activation="relu", width=64, epochs=5, lr=0.05, batch_size=32, seed=0):
+                activation="relu", width=64, epochs=5, lr=0.1, batch_size=64, seed=0):
     """Train the same digits MLP (:func:`init_mlp`) at several depths and initializations
     with plain SGD and report the training loss: a depth sweep beside
     :func:`width_sweep`.
