@@ -144,7 +144,7 @@ def kaiming_std(shape, a=0, mode="fan_in", nonlinearity="leaky_relu"):
     :math:`g` = ``calculate_gain(nonlinearity, a)``."""
     fan = calculate_correct_fan(shape, mode)
     if nonlinearity == "leaky_relu" and a is not None and (
-            isinstance(a, bool) or not isinstance(a, numbers.Real)):
+            isinstance(a, bool) or not isinstance(a, numbers.Real) or math.isnan(a)):
         raise ValueError(f"a must be a number (the negative slope of leaky_relu), got {a!r}")
     gain = calculate_gain(nonlinearity, a)
     return gain / math.sqrt(fan)

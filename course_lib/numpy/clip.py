@@ -36,6 +36,14 @@ def _gradients(parameters):
     return grads
 
 
+def _vector_norm(v, p):
+    """``np.linalg.norm(v, p)`` of a 1-D array, with torch's shortcut for one entry
+    (``|v_0|``, which does not overflow through ``|v_0|^p``)."""
+    if v.size == 1:
+        return np.abs(v[0])
+    return np.linalg.norm(v, ord=p)
+
+
 def clip_grad_value_(parameters, clip_value):
     """Clamp every gradient entry into ``[-clip_value, clip_value]``, in place.
 
@@ -90,10 +98,14 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     max_norm = float(check_number("max_norm", max_norm, low=0.0))
     norm_type = check_norm_type("norm_type", norm_type)
     grads = _gradients(parameters)
+    if norm_type == math.inf and any(g.size == 0 for g in grads):
+        # a maximum over nothing: torch raises as well
+        raise ValueError("parameters hold an empty gradient, whose inf-norm (a maximum "
+                         "over no entries) is undefined")
     if not grads:
         return np.float64(0.0)
-    norms = np.array([np.linalg.norm(g.ravel(), ord=norm_type) for g in grads])
-    total_norm = np.linalg.norm(norms, ord=norm_type)
+    norms = np.array([_vector_norm(g.ravel(), norm_type) for g in grads])
+    total_norm = _vector_norm(norms, norm_type)
     if error_if_nonfinite and not math.isfinite(total_norm):
         raise RuntimeError(
             f"The total norm of order {norm_type} of the gradients is non-finite "

@@ -7,6 +7,8 @@ operations (``torch.linalg.vector_norm``, ``clamp``); the result equals
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 from course_lib.core.validate import check_norm_type, check_number
@@ -74,6 +76,10 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     max_norm = float(check_number("max_norm", max_norm, low=0.0))
     norm_type = check_norm_type("norm_type", norm_type)
     grads = _gradients(parameters)
+    if norm_type == math.inf and any(g.numel() == 0 for g in grads):
+        # a maximum over nothing: torch raises as well
+        raise ValueError("parameters hold an empty gradient, whose inf-norm (a maximum "
+                         "over no entries) is undefined")
     if not grads:
         return torch.tensor(0.0)
     device = grads[0].device
