@@ -25,6 +25,10 @@ INF, NAN = math.inf, math.nan
 DTYPES = st.sampled_from([torch.float64, torch.float32])
 NP = {torch.float64: np.float64, torch.float32: np.float32}
 TOL = {torch.float64: (1e-10, 1e-12), torch.float32: (2e-5, 2e-5)}
+# The gradient checks use a generic upstream gradient (standard normal draws), not the
+# drawn dout: a dout such as all ones makes dx of a normalization exactly 0, where the
+# relative error of centred differences is rounding noise over noise.
+GRADCHECK_RNG = lambda: np.random.default_rng(12345)  # noqa: E731
 
 
 def _finite(shape, low=-3.0, high=3.0):
@@ -101,7 +105,8 @@ def _all_three(make_ref, make_np, make_t, x, dout, dtype, exact=False, atol=None
     if gradcheck and dtype == torch.float64:
         errors = check_module_gradients(make_np(np.float64).load_state_dict(_np_state(ref))
                                         .train(modes[-1] == "train"),
-                                        x if gradcheck_x is None else gradcheck_x, dout)
+                                        x if gradcheck_x is None else gradcheck_x,
+                                        generator=GRADCHECK_RNG())
         assert max(errors.values()) < 1e-6, errors
 
 
@@ -176,7 +181,8 @@ def test_activation_layer(name, dtype, data):
     kinks = [0.0] + ([kwargs["threshold"] / kwargs["beta"]] if name == "Softplus" else [])
     for k in kinks:
         smooth = np.where(np.abs(smooth - k) < 1e-3, k + 0.5, smooth)
-    errors = check_module_gradients(getattr(NL, name)(**kwargs), smooth, dout)
+    errors = check_module_gradients(getattr(NL, name)(**kwargs), smooth,
+                                    generator=GRADCHECK_RNG())
     assert max(errors.values()) < 1e-6, errors
 
 
@@ -204,7 +210,7 @@ def test_prelu(num_parameters, init, dtype, data):
     smooth = np.where(np.abs(np.clip(x, -5, 5)) < 1e-3, 0.5, np.clip(x, -5, 5))
     m = NL.PReLU(num_parameters, init)
     m.weight.data[...] = slopes
-    errors = check_module_gradients(m, smooth, dout)
+    errors = check_module_gradients(m, smooth, generator=GRADCHECK_RNG())
     assert max(errors.values()) < 1e-6, errors
 
 
@@ -251,18 +257,19 @@ def test_numpy_dropout_structure_matches_torch(cls, p, data):
     dout = data.draw(_finite(shape), label="dout")
     layer = getattr(NL, cls)(p, generator=np.random.default_rng(data.draw(st.integers(0, 99))))
     y, dx = layer(x), layer.backward(dout)
+    kept = layer.backward(np.ones(shape)) != 0  # the mask, whatever x and dout are
+    assert p > 0 or kept.all()
     if p == 1:
+        assert not kept.any()
         np.testing.assert_array_equal(y, x * 0)
         np.testing.assert_array_equal(dx, dout * 0)
         return
     if cls == "Dropout":
-        kept = y != 0 if p > 0 else np.ones(shape, bool)
         np.testing.assert_allclose(y[kept], x[kept] / (1 - p), rtol=1e-15)
         np.testing.assert_allclose(dx, np.where(kept, dout / (1 - p), 0), rtol=1e-15)
     else:
         alpha = 1.7580993408473766
         a = 1.0 / math.sqrt((alpha * alpha * p + 1) * (1 - p))
-        kept = dx != 0 if p > 0 else np.ones(shape, bool)
         np.testing.assert_allclose(dx, np.where(kept, a * dout, 0), rtol=1e-15)
         np.testing.assert_allclose(y[~kept], -alpha * a + alpha * a * p, rtol=1e-13)
         np.testing.assert_allclose(y[kept], x[kept] * a + alpha * a * p, rtol=1e-12,
@@ -307,7 +314,10 @@ def test_batchnorm1d(C, N, L, eps, momentum, affine, track, dtype, data):
         lambda d: NL.BatchNorm1d(C, eps, momentum, affine, track, dtype=d),
         lambda d: TL.BatchNorm1d(C, eps, momentum, affine, track, device="cpu", dtype=d),
         x, dout, dtype, atol=1e-10 if dtype == torch.float64 else 1e-4,
-        modes=("train", "train", "eval"), gradcheck_x=_spread(x))
+        modes=("train", "train", "eval"), gradcheck_x=_spread(x),
+        # two values per channel normalize to -1 and +1 whatever they are: dx = 0, and
+        # the centred differences are pure rounding noise
+        gradcheck=N * (L or 1) > 2)
 
 
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
