@@ -534,8 +534,10 @@ class PReLU(Module):
         x = _as_input(x)
         a = self.weight.data.reshape(self._slope_shape(x))
         self._x = x
-        # a * min(x, 0): no 0 * inf = NaN in the branch np.where drops
-        y = np.where(x > 0, x, a * np.minimum(x, 0))
+        # a * min(x, 0): no 0 * inf = NaN in the branch np.where drops (0 * -inf is NaN,
+        # as in torch)
+        with np.errstate(invalid="ignore"):
+            y = np.where(x > 0, x, a * np.minimum(x, 0))
         return y.astype(np.result_type(x, a), copy=False)
 
     def backward(self, dout):
@@ -546,7 +548,8 @@ class PReLU(Module):
         shape = self._slope_shape(x)
         a = self.weight.data.reshape(shape)
         positive = x > 0
-        slope_grad = np.where(positive, 0, x * dout)
+        with np.errstate(invalid="ignore"):  # -inf * 0 = NaN, as torch's x * g
+            slope_grad = np.where(positive, 0, np.minimum(x, 0) * dout)
         if self.num_parameters == 1:
             self.weight.accumulate_grad(np.atleast_1d(slope_grad.sum()).astype(a.dtype))
         else:
