@@ -21,3 +21,16 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(skip)
+
+
+# Property-based tests: reproducible (the same examples on every run and machine: a fixed
+# seed per test and no example database replaying earlier failures), no
+# per-example deadline (two shared cores), modest example counts. A test's own
+# @settings(max_examples=...) overrides the count only.
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile(
+    "course", derandomize=True, database=None, deadline=None, max_examples=25,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "course"))

@@ -210,8 +210,10 @@ def test_bad_arguments(backend, tensor):
         backend.binary_cross_entropy(x * 3, t)
     with pytest.raises(ValueError, match="target must hold class indices"):
         backend.cross_entropy(x, tensor(np.array([0, 3])))
-    with pytest.raises(TypeError, match="target must hold integer"):
+    with pytest.raises(ValueError, match=r"target must have shape \(2,\) \(class indices\) or"):
         backend.cross_entropy(x, tensor(np.array([0.0, 1.0])))
+    with pytest.raises(TypeError, match="target must hold integer"):
+        backend.nll_loss(x, tensor(np.array([0.0, 1.0])))
     with pytest.raises(ValueError, match=r"target must have shape \(2,\)"):
         backend.cross_entropy(x, tensor(np.array([0, 1, 2])))
     with pytest.raises(ValueError, match="label_smoothing"):

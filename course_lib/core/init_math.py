@@ -42,9 +42,23 @@ def calculate_gain(nonlinearity, param=None):
     Returns
     -------
     float
-        The gain :math:`g` such that :math:`\mathrm{Var}[f(z)] \approx \mathrm{Var}[z]/g^2`
-        for :math:`z \sim \mathcal{N}(0, \sigma^2)`, He et al. (2015), "Delving deep into
-        rectifiers".
+        The gain :math:`g` that multiplies the standard deviation of an initializer.
+
+    Notes
+    -----
+    Only the rectifier gains are derived. For :math:`z \sim \mathcal{N}(0, \sigma^2)`
+    (symmetric about 0), ReLU keeps half of the second moment,
+    :math:`\mathbb{E}[\mathrm{relu}(z)^2] = \mathrm{Var}[z]/2`, so a layer that should
+    preserve :math:`\mathbb{E}[h^2]` needs its weight variance multiplied by 2, a gain of
+    :math:`\sqrt2` (He et al., 2015, "Delving deep into rectifiers"); a leaky ReLU of
+    slope :math:`a` keeps :math:`(1 + a^2)/2` of it, hence
+    :math:`\sqrt{2/(1 + a^2)}`. The gain is about the second moment
+    :math:`\mathbb{E}[f(z)^2]`, not the variance: :math:`\mathrm{relu}(z)` has a nonzero
+    mean. The others are conventions, not derivations: tanh's :math:`5/3` is an empirical
+    choice, sigmoid's 1 is PyTorch's convention, and SELU's :math:`3/4` was found
+    empirically (PyTorch's documentation of ``calculate_gain``; pytorch/pytorch#50664).
+    Self-normalizing SELU networks use ``nonlinearity="linear"`` (gain 1, LeCun normal;
+    Klambauer et al., 2017), as PyTorch's documentation advises.
 
     Raises
     ------
@@ -64,7 +78,8 @@ def calculate_gain(nonlinearity, param=None):
         elif isinstance(param, numbers.Real) and not isinstance(param, bool):
             negative_slope = param
         else:
-            raise ValueError(f"param (negative_slope) must be a number, got {param!r}")
+            raise ValueError("param must be a number (the negative slope of leaky_relu), "
+                             f"got {param!r}")
         return math.sqrt(2.0 / (1 + negative_slope ** 2))
     return 3.0 / 4  # selu: found empirically, pytorch/pytorch#50664
 
@@ -128,8 +143,17 @@ def kaiming_std(shape, a=0, mode="fan_in", nonlinearity="leaky_relu"):
     r"""He et al. (2015): :math:`\sigma = g / \sqrt{\text{fan\_mode}}`, with
     :math:`g` = ``calculate_gain(nonlinearity, a)``."""
     fan = calculate_correct_fan(shape, mode)
+    if nonlinearity == "leaky_relu" and a is not None and (
+            isinstance(a, bool) or not isinstance(a, numbers.Real) or math.isnan(a)):
+        raise ValueError(f"a must be a number (the negative slope of leaky_relu), got {a!r}")
     gain = calculate_gain(nonlinearity, a)
     return gain / math.sqrt(fan)
+
+
+def normal_cdf(x):
+    r"""Standard normal CDF :math:`\Phi(x) = (1 + \operatorname{erf}(x/\sqrt2))/2`,
+    written as ``torch.nn.init.trunc_normal_`` writes it."""
+    return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
 
 
 def lecun_std(shape):

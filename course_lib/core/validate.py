@@ -47,6 +47,22 @@ def check_probability(name: str, value, *, allow_one: bool = False):
     return check_number(name, value, low=0.0, high=1.0, high_open=not allow_one)
 
 
+def check_norm_type(name: str, value):
+    """Check the order ``p`` of a norm: a number > 0, ``inf``, or a string that ``float``
+    reads as one (``"inf"``, ``"2"``), as torch's ``clip_grad_norm_`` accepts; return it
+    as a float."""
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"{name} must be a number > 0 or 'inf', got {value!r}") from None
+    else:
+        number = float(check_number(name, value))
+    if not number > 0:  # also catches NaN
+        raise ValueError(f"{name} must be a number > 0 or 'inf', got {value!r}")
+    return number
+
+
 def check_choice(name: str, value, choices):
     """Check that ``value`` is one of ``choices``; the error lists them."""
     if value not in choices:

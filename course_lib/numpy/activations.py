@@ -17,10 +17,10 @@ from scipy.special import erf
 
 from course_lib.core.validate import check_choice, check_number
 
-__all__ = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu", "softplus",
-           "softmax", "log_softmax", "sigmoid_grad", "tanh_grad", "relu_grad",
-           "leaky_relu_grad", "elu_grad", "selu_grad", "gelu_grad", "softplus_grad",
-           "softmax_backward", "log_softmax_backward"]
+__all__ = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu", "silu",
+           "softplus", "softmax", "log_softmax", "sigmoid_grad", "tanh_grad", "relu_grad",
+           "leaky_relu_grad", "elu_grad", "selu_grad", "gelu_grad", "silu_grad",
+           "softplus_grad", "softmax_backward", "log_softmax_backward"]
 
 # Klambauer et al. (2017), "Self-Normalizing Neural Networks"; torch's constants.
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -66,7 +66,12 @@ def tanh_grad(x):
 
 
 def relu(x):
-    r""":math:`\mathrm{relu}(x) = \max(x, 0)` (Nair & Hinton, 2010)."""
+    r""":math:`\mathrm{relu}(x) = \max(x, 0)`.
+
+    Used as a unit of deep networks since Nair & Hinton (2010), "Rectified linear units
+    improve restricted Boltzmann machines", and Glorot, Bordes & Bengio (2011), "Deep
+    sparse rectifier neural networks"; the function itself goes back to Fukushima (1969).
+    """
     x = _as_float(x)
     return np.maximum(x, 0).astype(x.dtype, copy=False)
 
@@ -150,6 +155,20 @@ def gelu_grad(x, approximate="none"):
     t = np.tanh(inner)
     d_inner = _SQRT_2_OVER_PI * (1 + 3 * _GELU_C * x * x)
     return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * d_inner
+
+
+def silu(x):
+    r"""Sigmoid linear unit :math:`x\,\sigma(x)` (Elfwing, Uchibe & Doya, 2018; "swish"
+    of Ramachandran et al., 2017). As torch: NaN at :math:`x = -\infty`."""
+    x = _as_float(x)
+    return x * sigmoid(x)
+
+
+def silu_grad(x):
+    r""":math:`\sigma(x)(1 + x(1 - \sigma(x)))`, with :math:`1 - \sigma(x) = \sigma(-x)`."""
+    x = _as_float(x)
+    s = sigmoid(x)
+    return s * (1 + x * sigmoid(-x))
 
 
 def _softplus_core(z):

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from course_lib.core.validate import check_number
+from course_lib.core.validate import check_norm_type, check_number
 from course_lib.numpy.parameter import Parameter
 
 __all__ = ["clip_grad_value_", "clip_grad_norm_"]
@@ -36,6 +36,14 @@ def _gradients(parameters):
     return grads
 
 
+def _vector_norm(v, p):
+    """``np.linalg.norm(v, p)`` of a 1-D array, with torch's shortcut for one entry
+    (``|v_0|``, which does not overflow through ``|v_0|^p``)."""
+    if v.size == 1:
+        return np.abs(v[0])
+    return np.linalg.norm(v, ord=p)
+
+
 def clip_grad_value_(parameters, clip_value):
     """Clamp every gradient entry into ``[-clip_value, clip_value]``, in place.
 
@@ -44,10 +52,10 @@ def clip_grad_value_(parameters, clip_value):
     parameters : Parameter, ndarray, or iterable of them
         See the module docstring.
     clip_value : float
-        The largest magnitude an entry keeps. Unlike norm clipping this changes the
+        ``>= 0``: the largest magnitude an entry keeps. Unlike norm clipping this changes the
         gradient's direction.
     """
-    clip_value = float(check_number("clip_value", clip_value))
+    clip_value = float(check_number("clip_value", clip_value, low=0.0))
     for g in _gradients(parameters):
         np.clip(g, -clip_value, clip_value, out=g)
 
@@ -73,9 +81,10 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     parameters : Parameter, ndarray, or iterable of them
         See the module docstring.
     max_norm : float
-        The largest total norm allowed.
+        The largest total norm allowed, ``>= 0``.
     norm_type : float, default 2.0
-        ``p`` of the norm: a positive number or ``math.inf``.
+        ``p`` of the norm: a positive number, ``math.inf``, or a string such as ``"inf"``
+        (read with ``float``, as torch does).
     error_if_nonfinite : bool, default False
         Raise ``RuntimeError`` when the total norm is NaN or infinite. When False, as
         torch does, the gradients are multiplied by the resulting coefficient anyway
@@ -86,13 +95,17 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     numpy.float64
         The total norm *before* clipping (0.0 when there are no gradients).
     """
-    max_norm = float(check_number("max_norm", max_norm))
-    norm_type = float(check_number("norm_type", norm_type, low=0.0, low_open=True))
+    max_norm = float(check_number("max_norm", max_norm, low=0.0))
+    norm_type = check_norm_type("norm_type", norm_type)
     grads = _gradients(parameters)
+    if norm_type == math.inf and any(g.size == 0 for g in grads):
+        # a maximum over nothing: torch raises as well
+        raise ValueError("parameters hold an empty gradient, whose inf-norm (a maximum "
+                         "over no entries) is undefined")
     if not grads:
         return np.float64(0.0)
-    norms = np.array([np.linalg.norm(g.ravel(), ord=norm_type) for g in grads])
-    total_norm = np.linalg.norm(norms, ord=norm_type)
+    norms = np.array([_vector_norm(g.ravel(), norm_type) for g in grads])
+    total_norm = _vector_norm(norms, norm_type)
     if error_if_nonfinite and not math.isfinite(total_norm):
         raise RuntimeError(
             f"The total norm of order {norm_type} of the gradients is non-finite "

@@ -18,7 +18,7 @@ from course_lib.core.validate import check_number, numpy_generator
 __all__ = ["calculate_gain", "calculate_fan_in_and_fan_out", "constant_", "zeros_", "ones_",
            "uniform_", "normal_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_",
            "kaiming_normal_", "lecun_uniform_", "lecun_normal_", "glorot_uniform_",
-           "glorot_normal_", "he_uniform_", "he_normal_"]
+           "glorot_normal_", "he_uniform_", "he_normal_", "orthogonal_", "trunc_normal_"]
 
 
 def _check_array(tensor):
@@ -83,7 +83,7 @@ def xavier_uniform_(tensor, gain=1.0, generator=None):
     neural networks". ``tensor`` is ``(out_features, in_features, *kernel)``.
     """
     _check_array(tensor)
-    check_number("gain", gain)
+    check_number("gain", gain, low=0.0)
     a = init_math.uniform_bound(init_math.xavier_std(tensor.shape, gain))
     return uniform_(tensor, -a, a, generator)
 
@@ -92,7 +92,7 @@ def xavier_normal_(tensor, gain=1.0, generator=None):
     r"""Glorot/Xavier normal: :math:`\mathcal{N}(0, \sigma^2)`,
     :math:`\sigma = g\sqrt{2/(\text{fan\_in} + \text{fan\_out})}` (Glorot & Bengio, 2010)."""
     _check_array(tensor)
-    check_number("gain", gain)
+    check_number("gain", gain, low=0.0)
     return normal_(tensor, 0.0, init_math.xavier_std(tensor.shape, gain), generator)
 
 
@@ -138,6 +138,100 @@ def lecun_normal_(tensor, generator=None):
     r"""LeCun normal: :math:`\mathcal{N}(0, 1/\text{fan\_in})`, the init of SELU networks
     (Klambauer et al., 2017); equals ``kaiming_normal_(tensor, nonlinearity="linear")``."""
     return kaiming_normal_(tensor, 0, "fan_in", "linear", generator)
+
+
+def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
+    r"""Fill ``tensor`` with draws from :math:`\mathcal{N}(\text{mean}, \text{std}^2)`
+    truncated to :math:`[a, b]`; returns ``tensor``.
+
+    The density is :math:`\varphi((x-\mu)/\sigma) / (\sigma Z)` on :math:`[a, b]`, with
+    :math:`Z = \Phi((b-\mu)/\sigma) - \Phi((a-\mu)/\sigma)`. The same method as
+    ``torch.nn.init.trunc_normal_``: when :math:`Z > 0.3`, normal draws outside
+    :math:`[a, b]` are redrawn; otherwise uniform proposals on :math:`[a, b]` are accepted
+    with probability :math:`\exp(-\tfrac12((x-\mu)/\sigma)^2)` relative to the peak.
+
+    Parameters
+    ----------
+    tensor : ndarray, any shape, floating dtype
+    mean, std : float
+        Mean and standard deviation (``std > 0``) of the normal before truncation.
+    a, b : float
+        The cut-offs, ``a <= b``.
+    generator : numpy.random.Generator, optional
+    """
+    _check_array(tensor)
+    check_number("mean", mean)
+    check_number("std", std, low=0.0, low_open=True)
+    check_number("a", a)
+    check_number("b", b, low=a)
+    rng = numpy_generator(generator)
+    if (mean < a - 2 * std) or (mean > b + 2 * std):
+        warnings.warn("mean is more than 2 std from [a, b] in trunc_normal_. "
+                      "The distribution of values may be incorrect.", stacklevel=2)
+    dtype = tensor.dtype
+    p = init_math.normal_cdf((b - mean) / std) - init_math.normal_cdf((a - mean) / std)
+    if p > 0.3:  # plain rejection of normal draws: fewer than 1/0.3 rounds expected
+        lo, hi = dtype.type(a), dtype.type(b)  # compare in the array's dtype, as torch
+        result = rng.normal(mean, std, size=tensor.shape).astype(dtype)
+        outside = (result < lo) | (result > hi)
+        while outside.any():
+            result[outside] = rng.normal(mean, std, size=int(outside.sum())).astype(dtype)
+            outside = (result < lo) | (result > hi)
+    else:  # uniform proposals on [a, b], accepted with the density over its peak
+        mode = max(a, min(mean, b))
+        log_peak = -0.5 * ((mode - mean) / std) ** 2
+        result = np.empty(tensor.shape)
+        pending = np.ones(tensor.shape, dtype=bool)
+        while pending.any():
+            n = int(pending.sum())
+            x = rng.uniform(a, b, size=n)
+            accepted = np.log(rng.uniform(size=n)) <= -0.5 * ((x - mean) / std) ** 2 - log_peak
+            where = np.flatnonzero(pending)[accepted]
+            result.flat[where] = x[accepted]
+            pending.flat[where] = False
+    tensor[...] = result
+    return tensor
+
+
+def orthogonal_(tensor, gain=1, generator=None):
+    r"""Fill ``tensor`` with a (semi-)orthogonal matrix times ``gain``; returns ``tensor``.
+
+    Saxe, McClelland & Ganguli (2014), "Exact solutions to the nonlinear dynamics of
+    learning in deep linear neural networks". ``tensor`` is ``(rows, *rest)`` and is
+    viewed as a ``rows x cols`` matrix, ``cols = prod(rest)``. A standard normal matrix
+    :math:`A` (transposed when ``rows < cols``) is factored :math:`A = QR`; the columns of
+    :math:`Q` are multiplied by :math:`\operatorname{sign}(\operatorname{diag} R)`, which
+    makes :math:`Q` uniformly (Haar) distributed (Mezzadri 2007, "How to generate random
+    matrices from the classical compact groups"). Then :math:`W W^\top = g^2 I` if
+    ``rows <= cols``, else :math:`W^\top W = g^2 I`; the method of
+    ``torch.nn.init.orthogonal_``.
+
+    Parameters
+    ----------
+    tensor : ndarray, at least 2-dimensional, floating dtype
+    gain : float
+        Scale :math:`g \ge 0`.
+    generator : numpy.random.Generator, optional
+    """
+    _check_array(tensor)
+    check_number("gain", gain, low=0.0)
+    rng = numpy_generator(generator)
+    if tensor.ndim < 2:
+        raise ValueError("tensor must have at least 2 dimensions for orthogonal_, "
+                         f"got shape {tensor.shape}")
+    if tensor.size == 0:
+        return tensor
+    rows = tensor.shape[0]
+    cols = tensor.size // rows
+    flattened = rng.standard_normal((rows, cols))
+    if rows < cols:
+        flattened = flattened.T
+    q, r = np.linalg.qr(flattened)
+    q = q * np.sign(np.diag(r))
+    if rows < cols:
+        q = q.T
+    tensor[...] = (gain * q).reshape(tensor.shape)
+    return tensor
 
 
 glorot_uniform_ = xavier_uniform_

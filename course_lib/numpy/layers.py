@@ -19,7 +19,7 @@ from course_lib.numpy.parameter import Parameter
 
 __all__ = ["Module", "Parameter", "Linear", "Dropout", "AlphaDropout", "BatchNorm1d",
            "LayerNorm", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "ELU", "SELU", "GELU",
-           "Softplus", "Identity", "Sequential", "mlp"]
+           "Softplus", "SiLU", "PReLU", "Identity", "Sequential", "mlp"]
 
 
 def _as_input(x, name="x"):
@@ -121,21 +121,26 @@ class Dropout(Module):
     :math:`y = x \odot m / (1 - p)` with :math:`m_i \sim \mathrm{Bernoulli}(1 - p)`, so
     :math:`\mathbb{E}[y] = x`; in evaluation mode, :math:`y = x`.
 
-    ``p`` is the probability of *dropping* a unit, in ``[0, 1)``. Backward:
-    :math:`\partial x = g \odot m / (1 - p)`. Any input shape.
+    ``p`` is the probability of *dropping* a unit, in ``[0, 1]``; ``p = 1`` drops
+    everything, ``y = x * 0`` as torch computes it (so an infinite entry gives NaN).
+    Backward: :math:`\partial x = g \odot m / (1 - p)` (:math:`g \cdot 0` for ``p = 1``).
+    Any input shape.
     """
 
     def __init__(self, p=0.5, generator=None):
         super().__init__()
-        self.p = check_probability("p", p)
+        self.p = check_probability("p", p, allow_one=True)
         self.generator = numpy_generator(generator)
         self._scale = None
 
     def forward(self, x):
         x = _as_input(x)
-        if not self.training or self.p == 0:
+        if not self.training or self.p == 0 or x.size == 0:
             self._scale = np.ones((), dtype=x.dtype)
             return x
+        if self.p == 1:
+            self._scale = np.zeros((), dtype=x.dtype)
+            return x * self._scale
         keep = self.generator.random(x.shape) >= self.p
         self._scale = keep.astype(x.dtype) / x.dtype.type(1 - self.p)
         return x * self._scale
@@ -159,23 +164,27 @@ class AlphaDropout(Module):
 
     :math:`m_i \sim \mathrm{Bernoulli}(1 - p)`, computed as torch does:
     ``y = x * (m * a) + (m - 1) * (A * a) + A * a * p`` with ``A`` = 1.7580993408473766
-    :math:`= \lambda\alpha = -\alpha'`. Identity in evaluation mode and for ``p = 0``.
-    Backward: :math:`\partial x = g \odot a m`.
+    :math:`= \lambda\alpha = -\alpha'`. Identity in evaluation mode and for ``p = 0``;
+    ``p = 1`` gives ``x * 0``, as torch (not the saturation value: :math:`a` would be
+    infinite). Backward: :math:`\partial x = g \odot a m`.
     """
 
     ALPHA = 1.7580993408473766  # SELU's scale * alpha, torch's constant
 
     def __init__(self, p=0.5, generator=None):
         super().__init__()
-        self.p = check_probability("p", p)
+        self.p = check_probability("p", p, allow_one=True)
         self.generator = numpy_generator(generator)
         self._scale = None
 
     def forward(self, x):
         x = _as_input(x)
-        if not self.training or self.p == 0:
+        if not self.training or self.p == 0 or x.size == 0:
             self._scale = np.ones((), dtype=x.dtype)
             return x
+        if self.p == 1:
+            self._scale = np.zeros((), dtype=x.dtype)
+            return x * self._scale
         p, alpha = self.p, self.ALPHA
         a = 1.0 / math.sqrt((alpha * alpha * p + 1) * (1 - p))
         keep = (self.generator.random(x.shape) >= p).astype(x.dtype)
@@ -204,6 +213,12 @@ class _Normalization(Module):
         return invstd * (dxhat - mean_d - xhat * mean_dx)
 
 
+def _one_value_message(shape):
+    return ("x must hold more than 1 value per channel to use batch statistics (in "
+            "training, or with track_running_stats=False): Expected more than 1 value per "
+            f"channel when training, got input size {tuple(shape)}")
+
+
 class BatchNorm1d(_Normalization):
     r"""Batch normalization (Ioffe & Szegedy, 2015) over a batch ``(N, C)`` or ``(N, C, L)``.
 
@@ -218,6 +233,9 @@ class BatchNorm1d(_Normalization):
     Parameters and buffers (torch's names): ``weight`` :math:`\gamma` (ones),
     ``bias`` :math:`\beta` (zeros), ``running_mean`` (zeros), ``running_var`` (ones),
     ``num_batches_tracked`` (0), all of shape ``(C,)`` except the last (a scalar).
+
+    Batch statistics of a single value per channel (``N = 1``, ``L = 1``) raise
+    ``ValueError``, in training and with ``track_running_stats=False``, as torch does.
     """
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
@@ -256,9 +274,16 @@ class BatchNorm1d(_Normalization):
         use_batch_stats = self.training or not self.track_running_stats
         if use_batch_stats:
             n = x.size // self.num_features
-            if self.training and n <= 1:
-                raise ValueError("x must hold more than 1 value per channel in training, "
-                                 f"got shape {x.shape}")
+            if n == 1:
+                raise ValueError(_one_value_message(x.shape))
+            if self.eps <= 0:  # torch refuses eps = 0 with batch statistics too
+                raise ValueError("eps must be positive to use batch statistics (in training,"
+                                 f" or with track_running_stats=False), got {self.eps}")
+            if n == 0:  # as torch: nothing to normalize, only the batch is counted
+                if self.training and self.track_running_stats:
+                    self.num_batches_tracked += 1
+                self._cache = None
+                return x.copy()
             mean = x.mean(axis=axes)
             var = x.var(axis=axes)  # biased: normalizes the batch
             if self.training and self.track_running_stats:
@@ -463,6 +488,79 @@ class GELU(_Activation):
         return f"approximate={self.approximate!r}"
 
 
+class SiLU(_Activation):
+    r"""Sigmoid linear unit :math:`x\,\sigma(x)` (Elfwing et al., 2018)."""
+    _f, _grad = staticmethod(F.silu), staticmethod(F.silu_grad)
+
+
+class PReLU(Module):
+    r"""Parametric ReLU (He et al., 2015, "Delving deep into rectifiers"): :math:`x` if
+    :math:`x > 0` else :math:`a_c x`, with a learnable slope.
+
+    Parameters
+    ----------
+    num_parameters : int
+        1 (one slope shared by all channels) or the number of channels ``C``.
+    init : float
+        Initial value of every slope.
+    dtype : numpy dtype, optional
+        float64 by default.
+
+    ``weight`` (torch's name) has shape ``(num_parameters,)``; the channel dimension of
+    ``x`` is dimension 1 (``x`` of shape ``(N, C, *)``), a 0- or 1-dimensional ``x`` has
+    one channel. Backward: :math:`\partial x = g` where :math:`x > 0`, else :math:`a g`;
+    :math:`\partial a_c \mathrel{+}= \sum g\,x` over the entries of channel :math:`c` with
+    :math:`x \le 0`.
+    """
+
+    def __init__(self, num_parameters=1, init=0.25, dtype=None):
+        super().__init__()
+        self.num_parameters = check_number("num_parameters", num_parameters, low=1,
+                                           integer=True)
+        self.init = check_number("init", init)
+        dtype = np.dtype(np.float64 if dtype is None else dtype)
+        self.weight = Parameter(np.full(num_parameters, init, dtype=dtype))
+        self._x = None
+
+    def _slope_shape(self, x):
+        if self.num_parameters == 1:
+            return ()
+        if x.ndim < 2 or x.shape[1] != self.num_parameters:
+            raise ValueError(f"x must have shape (N, {self.num_parameters}, *) for "
+                             f"PReLU(num_parameters={self.num_parameters}), got {x.shape}")
+        return (1, self.num_parameters) + (1,) * (x.ndim - 2)
+
+    def forward(self, x):
+        x = _as_input(x)
+        a = self.weight.data.reshape(self._slope_shape(x))
+        self._x = x
+        # a * min(x, 0): no 0 * inf = NaN in the branch np.where drops (0 * -inf is NaN,
+        # as in torch)
+        with np.errstate(invalid="ignore"):
+            y = np.where(x > 0, x, a * np.minimum(x, 0))
+        return y.astype(np.result_type(x, a), copy=False)
+
+    def backward(self, dout):
+        _check_cached(self, "_x")
+        x, dout = self._x, np.asarray(dout)
+        if dout.shape != x.shape:
+            raise ValueError(f"dout must have shape {x.shape}, got {dout.shape}")
+        shape = self._slope_shape(x)
+        a = self.weight.data.reshape(shape)
+        positive = x > 0
+        with np.errstate(invalid="ignore"):  # -inf * 0 = NaN, as torch's x * g
+            slope_grad = np.where(positive, 0, np.minimum(x, 0) * dout)
+        if self.num_parameters == 1:
+            self.weight.accumulate_grad(np.atleast_1d(slope_grad.sum()).astype(a.dtype))
+        else:
+            axes = (0,) + tuple(range(2, x.ndim))
+            self.weight.accumulate_grad(slope_grad.sum(axis=axes))
+        return np.where(positive, dout, a * dout)
+
+    def extra_repr(self):
+        return f"num_parameters={self.num_parameters}"
+
+
 class Softplus(_Activation):
     """:math:`\\log(1 + e^{\\beta x})/\\beta`, linear above ``threshold``."""
 
@@ -519,7 +617,7 @@ class Sequential(Module):
 
 
 ACTIVATIONS = {"relu": ReLU, "leaky_relu": LeakyReLU, "sigmoid": Sigmoid, "tanh": Tanh,
-               "elu": ELU, "selu": SELU, "gelu": GELU, "softplus": Softplus,
+               "elu": ELU, "selu": SELU, "gelu": GELU, "silu": SiLU, "softplus": Softplus,
                "identity": Identity}
 
 
@@ -536,7 +634,7 @@ def mlp(sizes, activation="relu", batch_norm=False, dropout=0.0, generator=None,
         At least two widths.
     activation : str
         One of ``"relu"``, ``"leaky_relu"``, ``"sigmoid"``, ``"tanh"``, ``"elu"``,
-        ``"selu"``, ``"gelu"``, ``"softplus"``, ``"identity"``.
+        ``"selu"``, ``"gelu"``, ``"silu"``, ``"softplus"``, ``"identity"``.
     batch_norm : bool
         Insert ``BatchNorm1d`` after each hidden Linear.
     dropout : float

@@ -15,10 +15,10 @@ import torch
 
 from course_lib.core.validate import check_choice, check_number
 
-__all__ = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu", "softplus",
-           "softmax", "log_softmax", "sigmoid_grad", "tanh_grad", "relu_grad",
-           "leaky_relu_grad", "elu_grad", "selu_grad", "gelu_grad", "softplus_grad",
-           "softmax_backward", "log_softmax_backward"]
+__all__ = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu", "silu",
+           "softplus", "softmax", "log_softmax", "sigmoid_grad", "tanh_grad", "relu_grad",
+           "leaky_relu_grad", "elu_grad", "selu_grad", "gelu_grad", "silu_grad",
+           "softplus_grad", "softmax_backward", "log_softmax_backward"]
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
@@ -62,9 +62,12 @@ def tanh(x):
 
 
 def relu(x):
-    r""":math:`\max(x, 0)`; derivative 0 at 0, as torch (Nair & Hinton, 2010)."""
+    r""":math:`\max(x, 0)`; derivative 0 at 0, as torch (Nair & Hinton, 2010; Glorot,
+    Bordes & Bengio, 2011)."""
     x = _check_tensor(x)
-    return x * (x > 0)  # NaN stays NaN and the derivative at 0 is 0, as in torch
+    # where, not x * (x > 0): -inf * 0 would be NaN. NaN <= 0 is False, so NaN stays NaN
+    # (with derivative 1) and the derivative at 0 is 0, as in torch.
+    return torch.where(x <= 0, torch.zeros_like(x), x)
 
 
 def leaky_relu(x, negative_slope=0.01):
@@ -102,6 +105,13 @@ def gelu(x, approximate="none"):
         return x * 0.5 * (1 + torch.erf(x * _SQRT1_2))
     inner = _SQRT_2_OVER_PI * (x + _GELU_C * x * x * x)
     return 0.5 * x * (1 + torch.tanh(inner))
+
+
+def silu(x):
+    r"""Sigmoid linear unit :math:`x\,\sigma(x)` (Elfwing, Uchibe & Doya, 2018; "swish"
+    of Ramachandran et al., 2017). As torch: NaN at :math:`x = -\infty`."""
+    x = _check_tensor(x)
+    return x * sigmoid(x)
 
 
 def softplus(x, beta=1.0, threshold=20.0):
@@ -175,6 +185,11 @@ def selu_grad(x):
 def gelu_grad(x, approximate="none"):
     r""":math:`\Phi(x) + x\varphi(x)` (or the tanh form's derivative), by autograd."""
     return _elementwise_grad(gelu, x, approximate)
+
+
+def silu_grad(x):
+    r""":math:`\sigma(x)(1 + x(1 - \sigma(x)))`, by autograd."""
+    return _elementwise_grad(silu, x)
 
 
 def softplus_grad(x, beta=1.0, threshold=20.0):

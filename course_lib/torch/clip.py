@@ -7,9 +7,11 @@ operations (``torch.linalg.vector_norm``, ``clamp``); the result equals
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
-from course_lib.core.validate import check_number
+from course_lib.core.validate import check_norm_type, check_number
 
 __all__ = ["clip_grad_value_", "clip_grad_norm_"]
 
@@ -35,9 +37,9 @@ def clip_grad_value_(parameters, clip_value):
     parameters : Tensor or iterable of Tensor
         Tensors whose ``.grad`` is clipped.
     clip_value : float
-        The largest magnitude an entry keeps (the gradient's direction changes).
+        ``>= 0``: the largest magnitude an entry keeps (the gradient's direction changes).
     """
-    clip_value = float(check_number("clip_value", clip_value))
+    clip_value = float(check_number("clip_value", clip_value, low=0.0))
     for g in _gradients(parameters):
         g.clamp_(min=-clip_value, max=clip_value)
 
@@ -57,9 +59,10 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     parameters : Tensor or iterable of Tensor
         Tensors whose ``.grad`` is clipped.
     max_norm : float
-        The largest total norm allowed.
+        The largest total norm allowed, ``>= 0``.
     norm_type : float, default 2.0
-        ``p`` of the norm: a positive number or ``math.inf``.
+        ``p`` of the norm: a positive number, ``math.inf``, or a string such as ``"inf"``
+        (read with ``float``, as torch does).
     error_if_nonfinite : bool, default False
         Raise ``RuntimeError`` for a NaN or infinite total norm; when False, as torch,
         scale by the resulting coefficient anyway (NaN, or 0 for an infinite norm).
@@ -70,9 +73,13 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
         The total norm before clipping, a 0-dim tensor on the first gradient's device
         (``tensor(0.)`` when there are no gradients).
     """
-    max_norm = float(check_number("max_norm", max_norm))
-    norm_type = float(check_number("norm_type", norm_type, low=0.0, low_open=True))
+    max_norm = float(check_number("max_norm", max_norm, low=0.0))
+    norm_type = check_norm_type("norm_type", norm_type)
     grads = _gradients(parameters)
+    if norm_type == math.inf and any(g.numel() == 0 for g in grads):
+        # a maximum over nothing: torch raises as well
+        raise ValueError("parameters hold an empty gradient, whose inf-norm (a maximum "
+                         "over no entries) is undefined")
     if not grads:
         return torch.tensor(0.0)
     device = grads[0].device

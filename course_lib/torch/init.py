@@ -21,7 +21,7 @@ from course_lib.core.validate import check_number, torch_generator
 __all__ = ["calculate_gain", "calculate_fan_in_and_fan_out", "constant_", "zeros_", "ones_",
            "uniform_", "normal_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_",
            "kaiming_normal_", "lecun_uniform_", "lecun_normal_", "glorot_uniform_",
-           "glorot_normal_", "he_uniform_", "he_normal_"]
+           "glorot_normal_", "he_uniform_", "he_normal_", "orthogonal_", "trunc_normal_"]
 
 
 def _check_tensor(tensor):
@@ -99,7 +99,7 @@ def xavier_uniform_(tensor, gain=1.0, generator=None):
     neural networks". ``tensor`` is ``(out_features, in_features, *kernel)``.
     """
     _check_tensor(tensor)
-    check_number("gain", gain)
+    check_number("gain", gain, low=0.0)
     a = init_math.uniform_bound(init_math.xavier_std(tensor.shape, gain))
     return _draw(tensor, "uniform_", -a, a, generator)
 
@@ -108,7 +108,7 @@ def xavier_normal_(tensor, gain=1.0, generator=None):
     r"""Glorot/Xavier normal: :math:`\mathcal{N}(0, \sigma^2)`,
     :math:`\sigma = g\sqrt{2/(\text{fan\_in} + \text{fan\_out})}` (Glorot & Bengio, 2010)."""
     _check_tensor(tensor)
-    check_number("gain", gain)
+    check_number("gain", gain, low=0.0)
     return _draw(tensor, "normal_", 0.0, init_math.xavier_std(tensor.shape, gain), generator)
 
 
@@ -150,6 +150,135 @@ def lecun_normal_(tensor, generator=None):
     r"""LeCun normal: :math:`\mathcal{N}(0, 1/\text{fan\_in})`, the init of SELU networks
     (Klambauer et al., 2017); equals ``kaiming_normal_(tensor, nonlinearity="linear")``."""
     return kaiming_normal_(tensor, 0, "fan_in", "linear", generator)
+
+
+def _on_generator_device(tensor, generator, fill):
+    """Run ``fill(t)`` on ``tensor`` itself, or on a scratch tensor on the generator's
+    device that is then copied into ``tensor``."""
+    with torch.no_grad():
+        if _same_device(generator, tensor):
+            fill(tensor)
+        else:
+            scratch = torch.empty(tensor.shape, dtype=tensor.dtype, device=generator.device)
+            tensor.copy_(fill(scratch))
+    return tensor
+
+
+def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
+    r"""Fill ``tensor`` with draws from :math:`\mathcal{N}(\text{mean}, \text{std}^2)`
+    truncated to :math:`[a, b]`; returns ``tensor``.
+
+    The density is :math:`\varphi((x-\mu)/\sigma) / (\sigma Z)` on :math:`[a, b]`, with
+    :math:`Z = \Phi((b-\mu)/\sigma) - \Phi((a-\mu)/\sigma)`. The draws are exactly
+    ``torch.nn.init.trunc_normal_``'s: when :math:`Z > 0.3`, normal draws outside
+    :math:`[a, b]` are redrawn; otherwise uniform proposals on :math:`[a, b]` are accepted
+    with probability :math:`\exp(-\tfrac12((x-\mu)/\sigma)^2)` relative to the peak.
+
+    Parameters
+    ----------
+    tensor : Tensor, any shape
+    mean, std : float
+        Mean and standard deviation (``std > 0``) of the normal before truncation.
+    a, b : float
+        The cut-offs, ``a <= b``.
+    generator : torch.Generator, optional
+    """
+    _check_tensor(tensor)
+    torch_generator(generator)
+    check_number("mean", mean)
+    check_number("std", std, low=0.0, low_open=True)
+    check_number("a", a)
+    check_number("b", b, low=a)
+    if (mean < a - 2 * std) or (mean > b + 2 * std):
+        warnings.warn("mean is more than 2 std from [a, b] in trunc_normal_. "
+                      "The distribution of values may be incorrect.", stacklevel=2)
+    if tensor.is_meta:
+        return tensor
+    p = init_math.normal_cdf((b - mean) / std) - init_math.normal_cdf((a - mean) / std)
+
+    def fill(t):
+        if p > 0.3:  # plain rejection of normal draws: fewer than 1/0.3 rounds expected
+            lo = t.new_tensor(a, device="cpu").item()  # the bounds in t's dtype
+            hi = t.new_tensor(b, device="cpu").item()
+            result = t.normal_(mean, std, generator=generator)
+            while True:
+                outside = (result < lo) | (result > hi)
+                if not outside.any():
+                    break
+                redraw = torch.empty_like(result).normal_(mean, std, generator=generator)
+                result = torch.where(outside, redraw, result)
+            if t is not result:
+                t.copy_(result)
+            return t
+        # uniform proposals on [a, b], accepted with the normal density over its peak
+        mode = max(a, min(mean, b))
+        log_peak = -0.5 * ((mode - mean) / std) ** 2
+        candidates = torch.empty_like(t)
+        accept = torch.empty_like(t)
+        t.uniform_(a, b, generator=generator)
+        candidates.copy_(t)
+        candidates.sub_(mean).div_(std).pow_(2).mul_(-0.5).sub_(log_peak)
+        pending = accept.uniform_(generator=generator).log_().gt(candidates)
+        if pending.any():
+            result = t
+            while True:
+                candidates.uniform_(a, b, generator=generator)
+                result = torch.where(pending, candidates, result)
+                candidates.sub_(mean).div_(std).pow_(2).mul_(-0.5).sub_(log_peak)
+                pending = torch.where(
+                    pending, accept.uniform_(generator=generator).log_().gt(candidates),
+                    pending)
+                if not pending.any():
+                    break
+            t.copy_(result)
+        return t
+
+    return _on_generator_device(tensor, generator, fill)
+
+
+def orthogonal_(tensor, gain=1, generator=None):
+    r"""Fill ``tensor`` with a (semi-)orthogonal matrix times ``gain``; returns ``tensor``.
+
+    Saxe, McClelland & Ganguli (2014), "Exact solutions to the nonlinear dynamics of
+    learning in deep linear neural networks". ``tensor`` is ``(rows, *rest)`` and is
+    viewed as a ``rows x cols`` matrix, ``cols = prod(rest)``. A standard normal matrix
+    :math:`A` (transposed when ``rows < cols``) is factored :math:`A = QR`; the columns of
+    :math:`Q` are multiplied by :math:`\operatorname{sign}(\operatorname{diag} R)`, which
+    makes :math:`Q` uniformly (Haar) distributed (Mezzadri 2007, "How to generate random
+    matrices from the classical compact groups"). Then :math:`W W^\top = g^2 I` if
+    ``rows <= cols``, else :math:`W^\top W = g^2 I`. The draws are exactly
+    ``torch.nn.init.orthogonal_``'s.
+
+    Parameters
+    ----------
+    tensor : Tensor, at least 2-dimensional
+    gain : float
+        Scale :math:`g \ge 0`.
+    generator : torch.Generator, optional
+    """
+    _check_tensor(tensor)
+    torch_generator(generator)
+    check_number("gain", gain, low=0.0)
+    if tensor.ndim < 2:
+        raise ValueError("tensor must have at least 2 dimensions for orthogonal_, "
+                         f"got shape {tuple(tensor.shape)}")
+    if tensor.numel() == 0 or tensor.is_meta:
+        return tensor
+    rows = tensor.size(0)
+    cols = tensor.numel() // rows
+    with torch.no_grad():
+        draw_device = tensor.device if generator is None else generator.device
+        flattened = torch.empty((rows, cols), dtype=tensor.dtype, device=draw_device)
+        flattened = flattened.normal_(0, 1, generator=generator).to(tensor.device)
+        if rows < cols:
+            flattened.t_()
+        q, r = torch.linalg.qr(flattened)
+        q *= torch.diag(r, 0).sign()
+        if rows < cols:
+            q.t_()
+        tensor.view_as(q).copy_(q)
+        tensor.mul_(gain)
+    return tensor
 
 
 glorot_uniform_ = xavier_uniform_

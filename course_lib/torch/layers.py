@@ -20,7 +20,7 @@ from course_lib.torch.device import default_device
 
 __all__ = ["Module", "Parameter", "Linear", "Dropout", "AlphaDropout", "BatchNorm1d",
            "LayerNorm", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "ELU", "SELU", "GELU",
-           "Softplus", "Identity", "Sequential", "mlp"]
+           "Softplus", "SiLU", "PReLU", "Identity", "Sequential", "mlp"]
 
 Module = nn.Module
 Parameter = nn.Parameter
@@ -91,12 +91,16 @@ class Dropout(nn.Module):
     :math:`y = x \odot m/(1 - p)`, :math:`m_i \sim \mathrm{Bernoulli}(1 - p)` drawn with
     ``generator`` (``bernoulli_`` on the input's device, bit-identical to
     ``torch.nn.functional.dropout`` with an equally seeded default generator on the CPU);
-    identity in evaluation mode and for ``p = 0``. ``p`` in ``[0, 1)``."""
+    identity in evaluation mode and for ``p = 0``. ``p`` in ``[0, 1]``; ``p = 1`` gives
+    ``x * 0`` (NaN for an infinite entry), as torch."""
 
     def __init__(self, p=0.5, generator=None):
         super().__init__()
-        self.p = check_probability("p", p)
+        self.p = check_probability("p", p, allow_one=True)
         self.generator = torch_generator(generator)
+
+    def _drop_all(self, x):
+        return x * torch.zeros((), dtype=x.dtype, device=x.device)
 
     def _mask(self, x):
         g = self.generator
@@ -108,8 +112,10 @@ class Dropout(nn.Module):
 
     def forward(self, x):
         _check_input(x)
-        if not self.training or self.p == 0:
+        if not self.training or self.p == 0 or x.numel() == 0:
             return x
+        if self.p == 1:
+            return self._drop_all(x)
         return x * (self._mask(x) / (1 - self.p))
 
     def extra_repr(self):
@@ -120,14 +126,17 @@ class AlphaDropout(Dropout):
     r"""Alpha dropout (Klambauer et al., 2017), torch's formula:
     ``y = x * (m * a) + (m - 1) * (A * a) + A * a * p`` with ``A = 1.7580993408473766``
     and :math:`a = ((A^2 p + 1)(1 - p))^{-1/2}`; keeps zero mean and unit variance of
-    SELU activations. Identity in evaluation mode and for ``p = 0``."""
+    SELU activations. Identity in evaluation mode and for ``p = 0``; ``x * 0`` for
+    ``p = 1``, as torch."""
 
     ALPHA = 1.7580993408473766
 
     def forward(self, x):
         _check_input(x)
-        if not self.training or self.p == 0:
+        if not self.training or self.p == 0 or x.numel() == 0:
             return x
+        if self.p == 1:
+            return self._drop_all(x)
         p, alpha = self.p, self.ALPHA
         a = 1.0 / math.sqrt((alpha * alpha * p + 1) * (1 - p))
         m = self._mask(x)
@@ -181,9 +190,19 @@ class BatchNorm1d(nn.Module):
         shape = (1, C) + (1,) * (x.dim() - 2)
         if self.training or not self.track_running_stats:
             n = x.numel() // C
-            if self.training and n <= 1:
-                raise ValueError("x must hold more than 1 value per channel in training, "
-                                 f"got shape {tuple(x.shape)}")
+            if n == 1:
+                raise ValueError(
+                    "x must hold more than 1 value per channel to use batch statistics (in "
+                    "training, or with track_running_stats=False): Expected more than 1 "
+                    f"value per channel when training, got input size {tuple(x.shape)}")
+            if self.eps <= 0:  # torch refuses eps = 0 with batch statistics too
+                raise ValueError("eps must be positive to use batch statistics (in training,"
+                                 f" or with track_running_stats=False), got {self.eps}")
+            if n == 0:  # as torch: nothing to normalize, only the batch is counted
+                if self.training and self.track_running_stats:
+                    with torch.no_grad():
+                        self.num_batches_tracked.add_(1)
+                return x.clone()
             mean = x.mean(dim=axes)
             var = x.var(dim=axes, unbiased=False)
             if self.training and self.track_running_stats:
@@ -330,6 +349,45 @@ class GELU(nn.Module):
         return f"approximate={self.approximate!r}"
 
 
+class SiLU(nn.Module):
+    r"""Sigmoid linear unit :math:`x\,\sigma(x)` (Elfwing et al., 2018)."""
+
+    def forward(self, x):
+        return F.silu(x)
+
+
+class PReLU(nn.Module):
+    r"""Parametric ReLU (He et al., 2015): :math:`x` if :math:`x > 0` else :math:`a_c x`;
+    ``weight`` :math:`a`, shape ``(num_parameters,)``, filled with ``init``, is learned.
+    ``num_parameters`` is 1 or the number of channels (dimension 1 of ``x``)."""
+
+    def __init__(self, num_parameters=1, init=0.25, device=None, dtype=None):
+        super().__init__()
+        self.num_parameters = check_number("num_parameters", num_parameters, low=1,
+                                           integer=True)
+        self.init = check_number("init", init)
+        self.weight = nn.Parameter(torch.full((num_parameters,), float(init),
+                                              **_factory(device, dtype)))
+
+    def forward(self, x):
+        _check_input(x)
+        a = self.weight
+        if self.num_parameters > 1:
+            if x.dim() < 2 or x.shape[1] != self.num_parameters:
+                raise ValueError(f"x must have shape (N, {self.num_parameters}, *) for "
+                                 f"PReLU(num_parameters={self.num_parameters}), "
+                                 f"got {tuple(x.shape)}")
+            a = a.reshape((1, self.num_parameters) + (1,) * (x.dim() - 2))
+        else:
+            a = a.reshape(())
+        # a * min(x, 0), not a * x: at x = inf the unused branch a * x would be NaN for
+        # a = 0, and its gradient (x) would make the slope's gradient NaN
+        return torch.where(x > 0, x, a * torch.clamp(x, max=0))
+
+    def extra_repr(self):
+        return f"num_parameters={self.num_parameters}"
+
+
 class Softplus(nn.Module):
     """:math:`\\log(1 + e^{\\beta x})/\\beta`, linear above ``threshold``."""
 
@@ -376,7 +434,7 @@ class Sequential(nn.Module):
 
 
 ACTIVATIONS = {"relu": ReLU, "leaky_relu": LeakyReLU, "sigmoid": Sigmoid, "tanh": Tanh,
-               "elu": ELU, "selu": SELU, "gelu": GELU, "softplus": Softplus,
+               "elu": ELU, "selu": SELU, "gelu": GELU, "silu": SiLU, "softplus": Softplus,
                "identity": Identity}
 
 
