@@ -2,7 +2,8 @@
 
 The optimizers and schedules are course_lib's own (``course_lib.torch.optim``,
 ``course_lib.torch.schedules``); the functions return numbers and arrays for the
-chapter's plots and the claims in ``tests/test_claims_ch4_7.py``.
+chapter's plots and the claims in ``tests/test_claims_ch4_7.py`` and
+``tests/test_claims_ch4_5.py``.
 """
 from __future__ import annotations
 
@@ -187,9 +188,10 @@ def lr_range(*, start_lr=1e-4, end_lr=10.0, num_iters=200, seed=0):
     dict
         ``lrs``, ``losses`` (smoothed), ``diverge_lr`` (the last rate tried: where the
         loss blew up), ``half_diverge_lr`` (the rule of thumb: half of it),
-        ``min_loss_lr`` (the rate at the lowest loss), ``tenth_min_lr`` (Smith's rule: a
-        tenth of it) and ``steepest_lr`` (``schedules.suggest_lr``: where the loss falls
-        fastest).
+        ``min_loss_lr`` (the rate at the lowest loss), ``tenth_min_lr`` (a tenth of it)
+        and ``steepest_lr`` (``schedules.suggest_lr``: where the loss falls fastest); the
+        last two are the suggestions of fastai's learning-rate finder (Howard & Gugger,
+        2020), not rules of Smith's paper.
     """
     d = digits_split(seed=seed)
     model = digits_mlp((64, 64, 64, 10), seed)
@@ -629,7 +631,7 @@ def batch_size_lr_sweep(batch_sizes=(16, 32, 64, 128, 256),
     dict
         ``batch_sizes``, ``lrs``; ``train_loss`` and ``val_loss``: ``(len(batch_sizes),
         len(lrs))`` final losses; ``best_lr``: for each batch size the rate with the
-        lowest final training loss.
+        lowest final training loss; ``n_train``: the number of training examples.
     """
     d = digits_split(seed=seed)
     train = np.zeros((len(batch_sizes), len(lrs)))
@@ -642,4 +644,5 @@ def batch_size_lr_sweep(batch_sizes=(16, 32, 64, 128, 256),
             train[i, j], val[i, j] = h["train_loss"][-1], h["val_loss"][-1]
     lrs = np.asarray(lrs, dtype=np.float64)
     return {"batch_sizes": np.asarray(batch_sizes), "lrs": lrs, "train_loss": train,
-            "val_loss": val, "best_lr": lrs[np.argmin(train, axis=1)]}
+            "val_loss": val, "best_lr": lrs[np.argmin(train, axis=1)],
+            "n_train": len(d["y_train"])}
