@@ -51,10 +51,10 @@ def make_optimizer(name, params, **overrides):
 def adam_bias_correction(*, steps=30, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, grad=1.0):
     """Adam's first steps on a constant gradient, with and without bias correction.
 
-    With ``m_t = beta1 m_{t-1} + (1 - beta1) g`` and ``v_t = beta2 v_{t-1} + (1 - beta2) g^2``
-    started at zero, the uncorrected step ``lr m_t / (sqrt(v_t) + eps)`` starts at
+    With ``m_t = beta1 m_{t-1} + (1 - beta1) g`` and ``s_t = beta2 s_{t-1} + (1 - beta2) g^2``
+    started at zero, the uncorrected step ``lr m_t / (sqrt(s_t) + eps)`` starts at
     ``lr (1 - beta1) / sqrt(1 - beta2)`` (3.2 lr for the defaults); the corrected one uses
-    ``m_t / (1 - beta1^t)`` and ``v_t / (1 - beta2^t)`` and is ``lr`` from the first step
+    ``m_t / (1 - beta1^t)`` and ``s_t / (1 - beta2^t)`` and is ``lr`` from the first step
     (Kingma & Ba, 2015, section 3).
 
     Returns
@@ -333,17 +333,18 @@ def _quadratic_problem(seed, dim=5):
 def momentum_forms(*, lr=0.05, momentum=0.9, steps=60, drop_at=30, drop=0.1, seed=0):
     r"""The three ways momentum is written, run side by side in float64.
 
-    - PyTorch (``SGD(momentum=mu)``): :math:`b_t = \mu b_{t-1} + g_t`,
-      :math:`\theta_t = \theta_{t-1} - \eta_t b_t`;
+    - PyTorch (``SGD(momentum=mu)``): :math:`v_t = \mu v_{t-1} + g_t`,
+      :math:`\theta_t = \theta_{t-1} - \eta_t v_t`;
     - the exponential moving average (EMA) of the gradients:
-      :math:`v_t = \beta v_{t-1} + (1 - \beta) g_t`, :math:`\theta_t = \theta_{t-1} -
-      \alpha_t v_t`, here with :math:`\alpha_t = \eta_t / (1 - \beta)`;
-    - Sutskever et al. (2013): :math:`v_t = \mu v_{t-1} - \eta_t g_t`,
-      :math:`\theta_t = \theta_{t-1} + v_t`.
+      :math:`m_t = \beta_1 m_{t-1} + (1 - \beta_1) g_t`, :math:`\theta_t = \theta_{t-1} -
+      \eta^{\text{EMA}}_t m_t`, here with :math:`\eta^{\text{EMA}}_t = \eta_t / (1 - \beta_1)`
+      and :math:`\beta_1 = \mu`;
+    - Sutskever et al. (2013): :math:`\tilde v_t = \mu \tilde v_{t-1} - \eta_t g_t`,
+      :math:`\theta_t = \theta_{t-1} + \tilde v_t`.
 
-    With a constant rate the three give the same iterates (:math:`v^{\text{EMA}} =
-    (1-\beta) b`, :math:`v^{\text{Sutskever}} = -\eta b`): the EMA form needs the rate
-    :math:`1/(1-\beta)` times larger. When the rate changes, PyTorch's and the EMA form
+    With a constant rate the three give the same iterates (:math:`m_t = (1-\beta_1) v_t`,
+    :math:`\tilde v_t = -\eta v_t`): the EMA form needs the rate :math:`1/(1-\beta_1)`
+    times larger. When the rate changes, PyTorch's and the EMA form
     rescale the whole velocity at once, Sutskever's form only the new gradients. Each
     run is done twice: at a constant ``lr``, and with the rate multiplied by ``drop``
     from step ``drop_at`` on.
@@ -402,16 +403,17 @@ def nesterov_change_of_variables(*, lr=0.05, momentum=0.9, steps=60, seed=0):
     r"""Nesterov momentum as Sutskever et al. (2013) write it, against PyTorch's form.
 
     Sutskever's form evaluates the gradient at the look-ahead point:
-    :math:`v_t = \mu v_{t-1} - \eta \nabla L(\theta_{t-1} + \mu v_{t-1})`,
-    :math:`\theta_t = \theta_{t-1} + v_t`. With :math:`\phi = \theta + \mu v` (store the
-    look-ahead point instead of :math:`\theta`) and :math:`v = -\eta b` this becomes
-    PyTorch's ``SGD(nesterov=True)``: :math:`b_t = \mu b_{t-1} + \nabla L(\phi_{t-1})`,
-    :math:`\phi_t = \phi_{t-1} - \eta (\nabla L(\phi_{t-1}) + \mu b_t)`.
+    :math:`\tilde v_t = \mu \tilde v_{t-1} - \eta \nabla L(\theta_{t-1} + \mu \tilde v_{t-1})`,
+    :math:`\theta_t = \theta_{t-1} + \tilde v_t`. With :math:`\phi = \theta + \mu \tilde v`
+    (store the look-ahead point instead of :math:`\theta`) and :math:`\tilde v = -\eta v`
+    this becomes PyTorch's ``SGD(nesterov=True)``:
+    :math:`v_t = \mu v_{t-1} + \nabla L(\phi_{t-1})`,
+    :math:`\phi_t = \phi_{t-1} - \eta (\nabla L(\phi_{t-1}) + \mu v_t)`.
 
     Returns
     -------
     dict
-        ``sutskever_lookahead``: the points :math:`\phi_t = \theta_t + \mu v_t` of
+        ``sutskever_lookahead``: the points :math:`\phi_t = \theta_t + \mu \tilde v_t` of
         Sutskever's form, ``pytorch``: the iterates of ``course_lib.torch.optim.SGD(...,
         nesterov=True)``, both ``(steps + 1, dim)``; ``max_diff`` between them and
         ``max_diff_theta``: between PyTorch's iterates and Sutskever's :math:`\theta_t`
@@ -545,9 +547,9 @@ def tf1_adam_epsilon(*, eps_hat=1e-3, grad_scale=1e-3, lr=1e-3, betas=(0.9, 0.99
     r"""TensorFlow 1's ``AdamOptimizer`` against PyTorch's ``Adam`` with the same ``eps``.
 
     TF1 (the form before section 2.1 of Kingma & Ba) folds the bias corrections into the
-    rate and adds its :math:`\hat\epsilon` to the *uncorrected* :math:`\sqrt{v_t}`:
+    rate and adds its :math:`\hat\epsilon` to the *uncorrected* :math:`\sqrt{s_t}`:
     :math:`\theta \leftarrow \theta - \eta \frac{\sqrt{1 - \beta_2^t}}{1 - \beta_1^t}
-    \frac{m_t}{\sqrt{v_t} + \hat\epsilon}`. That is PyTorch's update with
+    \frac{m_t}{\sqrt{s_t} + \hat\epsilon}`. That is PyTorch's update with
     :math:`\epsilon_t = \hat\epsilon / \sqrt{1 - \beta_2^t}`, about
     :math:`31.6\,\hat\epsilon` at the first step for :math:`\beta_2 = 0.999`.
 

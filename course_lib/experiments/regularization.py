@@ -1,7 +1,8 @@
 """Experiments of chapter 4, *Regularization and generalization*.
 
 Every function returns plain numbers and arrays; the chapter plots them and
-``tests/test_claims_ch4_7.py`` asserts what the prose says about them.
+``tests/test_claims_ch4_7.py`` and ``tests/test_claims_ch4_5.py`` assert what the prose
+says about them.
 
 The digits classifier comes from :mod:`course_lib.experiments.digits`, shared with
 chapters 5 to 7.
@@ -567,8 +568,8 @@ def units_vs_weights_dropout(*, p=0.5, n_in=8, n_out=4, samples=20_000, seed=0):
 
     A ``Dropout(p)`` in front of a linear layer ``W`` (``(n_out, n_in)``) multiplies
     whole *columns* of ``W`` by the same 0 or ``1 / (1 - p)``: the output is
-    :math:`W (m \odot h) / (1 - p) = (W \operatorname{diag}(m) / (1 - p))\, h`. DropConnect
-    draws one mask entry per weight, :math:`(M \odot W) h / (1 - p)`. Both keep the mean
+    :math:`W (M \odot a) / (1 - p) = (W \operatorname{diag}(M) / (1 - p))\, a` for an input
+    ``a``. DropConnect draws one mask entry per weight, :math:`(M \odot W) a / (1 - p)`. Both keep the mean
     and give each output the same variance, but with dropout a dropped input is missing
     for every output at once, so the outputs are correlated; with DropConnect they are
     not.
@@ -582,8 +583,8 @@ def units_vs_weights_dropout(*, p=0.5, n_in=8, n_out=4, samples=20_000, seed=0):
         matrix that are entirely zero (``p`` against ``p**n_out``); ``corr_dropout`` and
         ``corr_dropconnect``: the correlation of two outputs over the masks;
         ``var_dropout``, ``var_dropconnect`` and ``var_formula``
-        (:math:`\tfrac{p}{1-p}\sum_i W_{ji}^2 h_i^2` for output 0), ``mean_dropout``,
-        ``mean_dropconnect`` and ``mean_formula`` (:math:`(W h)_0`);
+        (:math:`\tfrac{p}{1-p}\sum_i w_{0i}^2 a_i^2` for output 0), ``mean_dropout``,
+        ``mean_dropconnect`` and ``mean_formula`` (:math:`(W a)_0`);
         ``keep_fraction_torch_p``: the fraction kept by ``Dropout(p)`` (``1 - p``: PyTorch's
         ``p`` is the drop probability).
     """
