@@ -1,7 +1,8 @@
 """Experiments of chapter 4, *Regularization and generalization*.
 
 Every function returns plain numbers and arrays; the chapter plots them and
-``tests/test_claims_ch4_7.py`` asserts what the prose says about them.
+``tests/test_claims_ch4_7.py`` and ``tests/test_claims_ch4_5.py`` assert what the prose
+says about them.
 
 The digits classifier comes from :mod:`course_lib.experiments.digits`, shared with
 chapters 5 to 7.
@@ -475,3 +476,182 @@ def ensemble_run(*, n_models=5, n_train=100, epochs=60, lr=1e-3, seed=0):
     return {"member_errors": np.asarray(errors), "member_losses": np.asarray(losses_),
             "ensemble_error": (mean.argmax(1) != d["y_val"]).double().mean().item(),
             "ensemble_loss": -torch.log(mean[torch.arange(len(mean)), d["y_val"]]).mean().item()}
+
+
+# ------------------------------------------------- weight scaling and the geometric mean
+def _all_masks(n, p):
+    """Every keep-mask of ``n`` units, ``(2**n, n)`` float64, and its probability when
+    each unit is dropped with probability ``p``."""
+    bits = (torch.arange(2 ** n)[:, None] >> torch.arange(n)) & 1
+    masks = bits.double()
+    kept = masks.sum(1)
+    return masks, (1 - p) ** kept * p ** (n - kept)
+
+
+def _geometric_and_arithmetic(logits, probs):
+    """Renormalized geometric mean and arithmetic mean of the softmax outputs of all
+    sub-networks, each weighted by its mask's probability; ``logits``: ``(masks, N, K)``."""
+    log_p = torch.log_softmax(logits, dim=-1)
+    geo = torch.softmax((probs[:, None, None] * log_p).sum(0), dim=-1)
+    ari = (probs[:, None, None] * log_p.exp()).sum(0)
+    return geo, ari
+
+
+def weight_scaling_vs_ensemble(*, p=0.5, hidden=12, epochs=30, lr=1e-2, seed=0):
+    r"""Is the network in evaluation mode (inverted dropout: the *weight scaling* rule) the
+    geometric mean of its sub-networks? Exactly for one softmax layer, approximately in a
+    deep nonlinear network (Srivastava et al., 2014, section 9 and appendix).
+
+    Two networks on the digits (batches of 32, Adam), each with one dropout layer of
+    ``hidden`` units, trained with drop probability ``p``:
+
+    - ``"before the output layer"``: 64-``hidden``-``hidden``-10 with dropout after the
+      second hidden layer: what follows the dropout is one softmax layer, and the
+      renormalized geometric mean of the :math:`2^{\text{hidden}}` sub-networks'
+      predictions (each weighted by the probability of its mask) equals the prediction
+      of the full network, because the log-probabilities are linear in the mask up to a
+      constant per example;
+    - ``"before a hidden layer"``: the same network with dropout after the first hidden
+      layer, followed by a ReLU layer: no longer exact.
+
+    Every sub-network is enumerated on the 600 validation examples, in float64.
+
+    Returns
+    -------
+    dict
+        ``{placement: {"max_diff_geometric", "max_diff_arithmetic", "agreement_geometric",
+        "val_error_scaled", "val_error_geometric"}}``: largest difference between the
+        weight-scaled prediction and the geometric (arithmetic) mean of the sub-networks,
+        the fraction of examples where the weight-scaled class is the geometric mean's,
+        and the validation errors of both; ``n_subnetworks``.
+    """
+    validate.check_probability("p", p)
+    validate.check_number("hidden", hidden, low=1, high=16, integer=True)
+    d = digits_split(seed=seed)
+    masks, probs = _all_masks(hidden, p)
+    out = {"n_subnetworks": len(masks)}
+    for placement, where in (("before the output layer", 2), ("before a hidden layer", 1)):
+        g = torch.Generator().manual_seed(seed)
+        first = layers.Linear(64, hidden, generator=g, device="cpu")
+        second = layers.Linear(hidden, hidden, generator=g, device="cpu")
+        last = layers.Linear(hidden, 10, generator=g, device="cpu")
+        drop = layers.Dropout(p, generator=g)
+        blocks = [first, layers.ReLU(), second, layers.ReLU(), last]
+        blocks.insert(2 if where == 1 else 4, drop)
+        model = layers.Sequential(*blocks)
+        train_classifier(model, optim.Adam(model.parameters(), lr=lr), d, epochs=epochs,
+                         seed=seed)
+        model = model.double().eval()
+        x, y = d["x_val"].double(), d["y_val"]
+        with torch.no_grad():
+            scaled = torch.softmax(model(x), dim=-1)
+            h = torch.relu(first(x))                                   # (N, hidden)
+            if where == 1:
+                h = h[None] * masks[:, None, :] / (1 - p)              # (masks, N, hidden)
+                logits = last(torch.relu(second(h)))
+            else:
+                h = torch.relu(second(h))
+                logits = last(h[None] * masks[:, None, :] / (1 - p))
+            geo, ari = _geometric_and_arithmetic(logits, probs)
+        out[placement] = {
+            "max_diff_geometric": (scaled - geo).abs().max().item(),
+            "max_diff_arithmetic": (scaled - ari).abs().max().item(),
+            "agreement_geometric": (scaled.argmax(1) == geo.argmax(1)).double().mean().item(),
+            "val_error_scaled": (scaled.argmax(1) != y).double().mean().item(),
+            "val_error_geometric": (geo.argmax(1) != y).double().mean().item()}
+    return out
+
+
+# ----------------------------------------------------------- dropout of units vs weights
+def units_vs_weights_dropout(*, p=0.5, n_in=8, n_out=4, samples=20_000, seed=0):
+    r"""Dropout drops *units*; DropConnect (Wan et al., 2013) drops *weights*.
+
+    A ``Dropout(p)`` in front of a linear layer ``W`` (``(n_out, n_in)``) multiplies
+    whole *columns* of ``W`` by the same 0 or ``1 / (1 - p)``: the output is
+    :math:`W (M \odot a) / (1 - p) = (W \operatorname{diag}(M) / (1 - p))\, a` for an input
+    ``a``. DropConnect draws one mask entry per weight, :math:`(M \odot W) a / (1 - p)`. Both keep the mean
+    and give each output the same variance, but with dropout a dropped input is missing
+    for every output at once, so the outputs are correlated; with DropConnect they are
+    not.
+
+    Returns
+    -------
+    dict
+        ``max_diff_columns``: dropout-then-linear against the column-masked weights (same
+        masks; 0 up to rounding); ``zero_columns_dropout`` and
+        ``zero_columns_dropconnect``: the fraction of columns of the effective weight
+        matrix that are entirely zero (``p`` against ``p**n_out``); ``corr_dropout`` and
+        ``corr_dropconnect``: the correlation of two outputs over the masks;
+        ``var_dropout``, ``var_dropconnect`` and ``var_formula``
+        (:math:`\tfrac{p}{1-p}\sum_i w_{0i}^2 a_i^2` for output 0), ``mean_dropout``,
+        ``mean_dropconnect`` and ``mean_formula`` (:math:`(W a)_0`);
+        ``keep_fraction_torch_p``: the fraction kept by ``Dropout(p)`` (``1 - p``: PyTorch's
+        ``p`` is the drop probability).
+    """
+    validate.check_probability("p", p)
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(n_out, n_in, generator=g, dtype=torch.float64)
+    w[1] = w[0] + 0.1 * torch.randn(n_in, generator=g, dtype=torch.float64)  # similar rows
+    h = torch.rand(n_in, generator=g, dtype=torch.float64) + 0.5
+    drop = layers.Dropout(p, generator=g)
+    dropped = drop(h.expand(samples, n_in).clone())                  # (samples, n_in)
+    y_dropout = dropped @ w.T
+    unit_mask = (dropped != 0).double()
+    effective = w[None] * unit_mask[:, None, :] / (1 - p)            # (samples, n_out, n_in)
+    y_columns = (effective @ h[:, None])[..., 0]
+    connect = (torch.rand(samples, n_out, n_in, generator=g, dtype=torch.float64) >= p).double()
+    y_connect = ((w[None] * connect / (1 - p)) @ h[:, None])[..., 0]
+
+    def corr(y):
+        return torch.corrcoef(y[:, :2].T)[0, 1].item()
+
+    return {"p": p, "max_diff_columns": (y_dropout - y_columns).abs().max().item(),
+            "zero_columns_dropout": (effective == 0).all(1).double().mean().item(),
+            "zero_columns_dropconnect": (connect == 0).all(1).double().mean().item(),
+            "zero_columns_dropconnect_formula": p ** n_out,
+            "corr_dropout": corr(y_dropout), "corr_dropconnect": corr(y_connect),
+            "var_dropout": y_dropout[:, 0].var().item(),
+            "var_dropconnect": y_connect[:, 0].var().item(),
+            "var_formula": (p / (1 - p) * (w[0] ** 2 * h ** 2).sum()).item(),
+            "mean_dropout": y_dropout[:, 0].mean().item(),
+            "mean_dropconnect": y_connect[:, 0].mean().item(),
+            "mean_formula": (w[0] @ h).item(),
+            "keep_fraction_torch_p": unit_mask.mean().item()}
+
+
+# ------------------------------------------------------------------ input dropout
+#: The input-dropout settings: ``(drop probability of the inputs, of the hidden units)``
+#: in PyTorch's convention. Srivastava et al. keep inputs with probability 0.8 and hidden
+#: units with 0.5, i.e. ``Dropout(0.2)`` and ``Dropout(0.5)``; ``"p = 0.8 read as
+#: PyTorch's p"`` is the paper's *keep* probability typed into ``Dropout``.
+INPUT_DROPOUT = {
+    "none": (0.0, 0.0),
+    "hidden 0.5": (0.0, 0.5),
+    "inputs 0.2 + hidden 0.5": (0.2, 0.5),
+    "inputs 0.8 + hidden 0.5 (keep read as drop)": (0.8, 0.5),
+}
+
+
+def input_dropout_run(settings=None, *, n_train=300, epochs=60, lr=1e-3, seed=0):
+    """Dropout on the inputs as well as on the hidden units (Srivastava et al., 2014):
+    the 64-256-256-10 network on ``n_train`` digits with each setting of
+    :data:`INPUT_DROPOUT` (``{name: (input p, hidden p)}``), Adam, batches of 32.
+
+    Returns
+    -------
+    dict
+        ``{name: history}``, each with ``"final_train_error"`` (eval mode).
+    """
+    settings = INPUT_DROPOUT if settings is None else settings
+    d = digits_split(n_train, seed=seed)
+    out = {}
+    for name, (p_in, p_hidden) in settings.items():
+        net = digits_mlp((64, 256, 256, 10), seed, dropout=p_hidden)
+        if p_in > 0:
+            net = layers.Sequential(
+                layers.Dropout(p_in, generator=torch.Generator().manual_seed(seed)), net)
+        h = train_classifier(net, optim.Adam(net.parameters(), lr=lr), d, epochs=epochs,
+                             seed=seed)
+        h["final_train_error"] = evaluate(net, d["x_train"], d["y_train"])[1]
+        out[name] = h
+    return out
