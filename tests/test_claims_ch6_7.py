@@ -1,0 +1,141 @@
+"""The new claims of chapters 6 (normalization) and 7 (tuning), asserted on the experiment
+functions with the arguments the chapters use (the older claims are in
+``test_claims_ch4_7.py``).
+
+Each experiment runs once per module (module-scoped fixtures); the assertions leave
+margins so that they hold for the seeded run and are not an accident of the last digit.
+"""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from course_lib.experiments import normalization as ch6
+from course_lib.experiments import tuning as ch7
+from course_lib.torch import layers
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """The chapters run their tiny networks on one thread; so do the tests."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# ============================================================== chapter 6: normalization
+@pytest.fixture(scope="module")
+def ics():
+    return ch6.internal_covariate_shift(seed=0)
+
+
+def test_batchnorm_steadies_a_layers_inputs(ics):
+    # the story of Ioffe & Szegedy holds for this measure: batch norm pins the moments
+    assert ics["batch"]["median_shift"] < 0.5 * ics["none"]["median_shift"]
+
+
+def test_noisy_batchnorm_shifts_the_inputs_and_still_trains(ics):
+    # Santurkar et al. (2018): inject far more shift than the plain network has, and the
+    # network still trains as well as with batch norm; without normalization it does not
+    noisy, batch, none = (ics[k]["history"]["train_loss"][-1] for k in ("noisy", "batch", "none"))
+    assert ics["noisy"]["median_shift"] > 10 * ics["batch"]["median_shift"]
+    assert ics["noisy"]["median_shift"] > 5 * ics["none"]["median_shift"]
+    assert none > 2.2
+    assert noisy < 0.5 and noisy < 1.25 * batch
+    assert ics["noisy"]["history"]["val_error"][-1] < 1.5 * ics["batch"]["history"]["val_error"][-1]
+
+
+def test_layer_input_shift_measures_the_moments():
+    # a model whose layer input does not change has shift 0; doubling the input doubles std
+    model = layers.Sequential(layers.Identity(), layers.Linear(3, 2, device="cpu"))
+    probe = ch6.LayerInputShift(torch.randn(50, 3, generator=torch.Generator().manual_seed(0)), 0)
+    probe.on_train_begin({"model": model})
+    probe.on_batch_end(0, {})
+    probe.probe = 2 * probe.probe
+    probe.on_batch_end(1, {})
+    probe.on_train_end({})
+    shifts = probe.shifts()
+    assert shifts[0] == 0.0
+    m0, s0 = probe.moments[1]
+    expected = (m0.abs().mean() + s0.mean()) / s0.mean()
+    assert shifts[1] == pytest.approx(expected.item(), rel=1e-6)
+    with pytest.raises(ValueError, match="layer"):
+        ch6.LayerInputShift(probe.probe, 5).on_train_begin({"model": model})
+
+
+def test_noisy_batchnorm_noise():
+    g = torch.Generator().manual_seed(0)
+    nbn = ch6.NoisyBatchNorm1d(4, scale=(1.0, 1.5), shift=0.3, generator=g)
+    x = torch.randn(64, 4, generator=g)
+    with torch.no_grad():
+        y1, y2 = nbn(x), nbn(x)
+        z = nbn.bn(x)
+        s, m = y1.std(0) / z.std(0), (y1 - z * (y1.std(0) / z.std(0))).mean(0)
+    assert not torch.allclose(y1, y2)  # new noise at every step
+    assert torch.all((s >= 1.0) & (s <= 1.5)) and torch.all(m.abs() <= 0.3 + 1e-6)
+    nbn.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(nbn(x), 1.25 * nbn.bn(x))
+    with pytest.raises(ValueError, match="shift"):
+        ch6.NoisyBatchNorm1d(4, shift=-1.0)
+
+
+@pytest.fixture(scope="module")
+def wn():
+    return ch6.weight_norm_runs(seed=0)
+
+
+def test_weight_norm_alone_does_not_rescue_the_deep_network(wn):
+    assert wn["same_function"] < 1e-6  # g = ||v||: the same network as before
+    assert wn[(15, "weight", 0.01)]["train_loss"][-1] > 2.2
+
+
+def test_weight_norm_with_data_dependent_init(wn):
+    deep = ch6.deep_networks(((15, "batch", 0.01), (6, None, 0.05)), epochs=8, seed=0)
+    h15 = wn[(15, "weight+init", 0.01)]["train_loss"]
+    assert h15[-1] < 1.5 and h15[-1] < 0.5 * h15[0]          # it trains...
+    assert deep[(15, "batch", 0.01)]["train_loss"][-1] < 0.5 * h15[-1]  # ... batch norm better
+    assert (wn[(6, "weight+init", 0.05)]["train_loss"][-1]
+            < 0.5 * deep[(6, "none", 0.05)]["train_loss"][-1])
+    last = wn[(6, "weight+init", 0.5)]["train_loss"][-1]
+    assert not math.isfinite(last) or last > 2.0              # diverges where batch norm trains
+
+
+def test_weight_normalize_parametrization():
+    model = ch6.weight_normalize(ch6.deep_net(3, seed=0))
+    lin = model[0]
+    g, v = lin.parametrizations.weight.original0, lin.parametrizations.weight.original1
+    torch.testing.assert_close(lin.weight, g * v / v.norm(dim=1, keepdim=True))
+    x = torch.randn(200, 64, generator=torch.Generator().manual_seed(1))
+    init = ch6.weight_normalize(ch6.deep_net(3, seed=0), x)
+    with torch.no_grad():
+        z = init[0](x)
+    torch.testing.assert_close(z.mean(0), torch.zeros(64), atol=1e-5, rtol=0)
+    torch.testing.assert_close(z.std(0, unbiased=False), torch.ones(64), atol=1e-4, rtol=0)
+
+
+def test_keras_momentum_is_one_minus_torch_momentum():
+    mc = ch6.momentum_conventions(seed=0)
+    run = mc["running_mean"]
+    assert mc["keras_vs_torch"] < 1e-12
+    # Keras's 0.99 typed into PyTorch follows the last batch, not the average
+    last = np.abs(run["typed in"] - mc["batch_mean"]).mean()
+    assert last < 0.05 * np.abs(run["translated"] - mc["batch_mean"]).mean()
+    assert abs(run["translated"][-1] - 5.0) < 0.5
+
+
+def test_forgetting_eval_changes_predictions():
+    fe = ch6.forgotten_eval(seed=0)
+    assert fe["eval"] < 0.06
+    assert abs(fe["train_full"] - fe["eval"]) < 0.02
+    assert fe["train_8"] > 2 * fe["eval"]
+    assert fe["train_8_sorted"] > 0.5
+
+
+def test_variance_needs_the_mean():
+    v = ch6.variance_without_the_mean(seed=0)
+    assert v["median_ratio"] > 1.5
+    np.testing.assert_allclose(v["right"], np.var(
+        ch6.digits_split(seed=0, scale="raw")["x_train"].double().numpy(), axis=0), rtol=1e-12)
