@@ -47,6 +47,8 @@ class Linear(Module):
     dtype : numpy dtype, optional
         Of the parameters; float64 by default.
 
+    Notes
+    -----
     Shapes: ``x`` is ``(N, in_features)`` (or ``(*, in_features)``), ``weight`` is
     ``(out_features, in_features)``, ``bias`` is ``(out_features,)``, ``y`` is
     ``(N, out_features)``.
