@@ -21,7 +21,7 @@ from course_lib.experiments.digits import digits_mlp, digits_split, train_classi
 
 __all__ = ["input_scaling", "curvature_by_scaling", "batchnorm_modes", "deep_net",
            "DEEP_RUNS", "deep_networks", "placement_comparison", "NoisyBatchNorm1d",
-           "LayerInputShift", "internal_covariate_shift", "weight_normalize", "WN_RUNS",
+           "LayerInputShift", "weight_normalize", "WN_RUNS",
            "weight_norm_runs", "momentum_conventions", "forgotten_eval",
            "variance_without_the_mean"]
 
@@ -159,36 +159,51 @@ DEEP_RUNS = (
 )
 
 
-def deep_networks(runs=DEEP_RUNS, *, epochs=8, seed=0):
+def deep_networks(runs=DEEP_RUNS, *, epochs=8, probe_layer=None, probe_size=256, seed=0):
     """Train deep ReLU MLPs (width 64) on the digits with SGD (momentum 0.9, batches of
     64), with and without normalization.
 
     The default runs compare a 15-layer network without normalization, with batch norm
     and with layer norm at a rate of 0.01, and a 6-layer network without normalization at
-    0.05 and 0.5 and with batch norm at 0.5.
+    0.05 and 0.5 and with batch norm at 0.5. A run with ``"noisy"`` uses
+    :class:`NoisyBatchNorm1d`.
+
+    With ``probe_layer``, in every network deeper than ``probe_layer`` layers, a
+    :class:`LayerInputShift` on the first ``probe_size`` training examples measures the
+    shift of the inputs of that ``Linear`` layer (0-based) at every step (it
+    does not change the training: no gradients, no random numbers of the network's, and
+    the running statistics stay as they are); the history then also has ``"shift"``, an
+    array with one value per step.
 
     Returns
     -------
     dict
         ``{(depth, norm, lr): history}`` with ``norm`` one of ``"none"``, ``"batch"``,
-        ``"layer"``.
+        ``"layer"``, ``"noisy"``.
     """
     d = digits_split(seed=seed)
     out = {}
     for depth, norm, lr in runs:
         model = deep_net(depth, norm=norm, seed=seed)
         opt = optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-        out[(depth, norm or "none", lr)] = train_classifier(model, opt, d, epochs=epochs,
-                                                            batch_size=64, seed=seed)
+        probe = ([LayerInputShift(d["x_train"][:probe_size], probe_layer)]
+                 if probe_layer is not None and depth > probe_layer else [])
+        h = train_classifier(model, opt, d, epochs=epochs, batch_size=64, seed=seed,
+                             callbacks=probe)
+        if probe:
+            h["shift"] = probe[0].shifts()
+        out[(depth, norm or "none", lr)] = h
     return out
 
 
-def placement_comparison(*, depth=15, lr=0.01, epochs=8, seed=0):
+def placement_comparison(placements=("before", "after"), *, depth=15, lr=0.01, epochs=8,
+                         seed=0):
     """Batch norm before and after the ReLU in the 15-layer MLP (SGD, momentum 0.9,
-    batches of 64); the histories."""
+    batches of 64); ``{placement: history}``. "before" is the batch-norm run of
+    :func:`deep_networks` with the same depth, rate and seed."""
     d = digits_split(seed=seed)
     out = {}
-    for placement in ("before", "after"):
+    for placement in placements:
         model = deep_net(depth, norm="batch", placement=placement, seed=seed)
         opt = optim.SGD(model.parameters(), lr=lr, momentum=0.9)
         out[placement] = train_classifier(model, opt, d, epochs=epochs, batch_size=64,
@@ -299,33 +314,6 @@ class LayerInputShift:
             change = (m1 - m0).abs().mean() + (s1 - s0).abs().mean()
             out.append((change / s0.mean()).item())
         return np.asarray(out)
-
-
-def internal_covariate_shift(norms=(None, "batch", "noisy"), *, depth=15, layer=10,
-                             lr=0.01, epochs=8, probe_size=256, seed=0):
-    """Train the ``depth``-layer MLP of :func:`deep_net` (SGD, momentum 0.9, batches of
-    64) without normalization, with batch norm and with :class:`NoisyBatchNorm1d`, and
-    measure the step-to-step shift of the input of its ``layer``-th ``Linear`` with
-    :class:`LayerInputShift` on the first ``probe_size`` training examples.
-
-    Returns
-    -------
-    dict
-        ``{norm: {"history": ..., "shift": array (steps,), "median_shift": float}}`` with
-        ``norm`` one of ``"none"``, ``"batch"``, ``"noisy"``.
-    """
-    d = digits_split(seed=seed)
-    out = {}
-    for norm in norms:
-        model = deep_net(depth, norm=norm, seed=seed)
-        probe = LayerInputShift(d["x_train"][:probe_size], layer)
-        opt = optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-        h = train_classifier(model, opt, d, epochs=epochs, batch_size=64, seed=seed,
-                             callbacks=[probe])
-        shift = probe.shifts()
-        out[norm or "none"] = {"history": h, "shift": shift,
-                               "median_shift": float(np.median(shift))}
-    return out
 
 
 # ---------------------------------------------------------------- weight normalization
