@@ -292,7 +292,7 @@ def class_subset(x, y, classes):
 
 
 def transfer_learning(labels_per_class=(1, 2, 5, 20), *, source=(0, 1, 2, 3, 4),
-                      target=(5, 6, 7, 8, 9), width=256, repeats=4, steps=100, seed=0):
+                      target=(5, 6, 7, 8, 9), width=256, repeats=8, steps=100, seed=0):
     """Pre-train on some classes of the digits, fine-tune on the others with few labels.
 
     Pre-training: a 64-``width``-5 MLP on all training images of the ``source`` classes
