@@ -169,3 +169,134 @@ def test_variance_needs_the_mean():
     assert v["median_ratio"] > 1.5
     np.testing.assert_allclose(v["right"], np.var(
         ch6.digits_split(seed=0, scale="raw")["x_train"].double().numpy(), axis=0), rtol=1e-12)
+
+
+# =================================================================== chapter 7: tuning
+def test_tpe_starts_with_random_trials():
+    # Optuna's default: 10 random start-up trials; with n_startup_trials=4 and a seed, the
+    # first 4 are exactly those of RandomSampler(seed) and the 5th is TPE's own
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    default = optuna.samplers.TPESampler()
+    assert default._n_startup_trials == 10
+
+    def objective(trial):
+        return (math.log10(trial.suggest_float("lr", 1e-4, 1e-1, log=True)) + 2.5) ** 2
+
+    def params(sampler, n):
+        study = optuna.create_study(sampler=sampler)
+        study.optimize(objective, n_trials=n)
+        return [t.params["lr"] for t in study.trials]
+
+    tpe = params(optuna.samplers.TPESampler(n_startup_trials=4, seed=0), 6)
+    rnd = params(optuna.samplers.RandomSampler(seed=0), 6)
+    assert tpe[:4] == rnd[:4] and tpe[4:] != rnd[4:]
+    assert tpe == params(optuna.samplers.TPESampler(n_startup_trials=4, seed=0), 6)
+
+
+def test_optuna_study_marks_its_random_trials():
+    study = ch7.optuna_study(n_trials=12, n_startup_trials=4, epochs=8, seed=0)
+    assert [t["random"] for t in study["trials"]] == [True] * 4 + [False] * 8
+    assert study["best_value"] < 0.7 * study["default_value"]
+    assert 1e-3 <= study["best_params"]["lr"] <= 3e-2
+    assert study["trials"][study["best_number"]]["value"] == study["best_value"]
+
+
+def test_best_of_many_is_optimistic():
+    bom = ch7.best_of_many(seed=0)
+    best = bom["best_val_error"]
+    assert abs(best[0] - bom["true_error"]) < 0.001   # one model: unbiased
+    assert np.all(np.diff(best) < 0)                  # more models, lower best score
+    assert best[list(bom["n_models"]).index(30)] < 0.7 * bom["true_error"]
+
+
+@pytest.fixture(scope="module")
+def cv():
+    return ch7.kfold_scores(k=5, epochs=8, seed=0)
+
+
+def test_kfold_spread_follows_the_error_rate_not_the_fit(cv):
+    small, wide = cv["width 4 (underfits)"], cv["width 128"]
+    assert small["mean"] > 0.3 and wide["mean"] < 0.06
+    # the source's claim, "the spread is low for an underfitting model", is the wrong way round
+    assert small["std"] > 2 * wide["std"]
+    for r in (small, wide):
+        assert len(r["errors"]) == 5
+        assert 0.5 < r["std"] / r["binomial_std"] < 2.0
+    # a single split could have reported anything between these
+    assert wide["errors"].max() - wide["errors"].min() > 1.5 * wide["binomial_std"]
+
+
+def test_kfold_folds_partition_the_digits():
+    from sklearn.model_selection import KFold
+
+    folds = list(KFold(n_splits=5, shuffle=True, random_state=0).split(np.zeros(1797)))
+    val = np.concatenate([v for _, v in folds])
+    assert sorted(val) == list(range(1797))
+
+
+@pytest.fixture(scope="module")
+def tl():
+    return ch7.transfer_learning((1, 2, 5, 20), seed=0)
+
+
+def test_fine_tuning_helps_most_with_few_labels(tl):
+    e = tl["error"]
+    gain = e["scratch"] - e["fine-tune"]
+    assert gain[0] > 0.01 and gain[1] > 0.01      # 1 and 2 labels per class
+    assert abs(gain[-1]) < 0.01                    # 20 labels: no difference
+    assert gain[0] > gain[-1]
+    assert tl["source_error"] < 0.1
+
+
+def test_frozen_features_fall_behind(tl):
+    e = tl["error"]
+    assert abs(e["frozen"][0] - e["scratch"][0]) < 0.03      # 1 label: about as good
+    assert np.all(e["frozen"][1:] > e["fine-tune"][1:])
+    assert e["frozen"][-1] > 1.5 * e["fine-tune"][-1]
+    for name, err in e.items():
+        assert np.all(np.diff(err) < 0), name               # more labels, lower error
+
+
+def test_class_subset_relabels():
+    x = torch.arange(10.0)[:, None]
+    y = torch.tensor([0, 5, 6, 1, 9, 5, 7, 8, 2, 6])
+    xs, ys = ch7.class_subset(x, y, (5, 6, 7, 8, 9))
+    assert xs[:, 0].tolist() == [1, 2, 4, 5, 6, 7, 9]
+    assert ys.tolist() == [0, 1, 4, 0, 2, 3, 1]
+
+
+def test_frozen_batchnorm_statistics_move_in_training_mode():
+    fb = ch7.frozen_batchnorm(seed=0)
+    np.testing.assert_array_equal(fb["eval_mode"], 0.0)
+    # 20 updates with momentum 0.1 from 0 towards 2: 2 (1 - 0.9^20) = 1.76, up to batch noise
+    np.testing.assert_allclose(fb["train_mode"], 2 * (1 - 0.9 ** 20), atol=0.15)
+
+
+def test_tracked_runs_read_back(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    runs = ch7.tracked_runs(str(tmp_path), lrs=(1e-4, 1e-3, 1e-2), epochs=8, seed=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(runs)
+    final = {}
+    for name, h in runs.items():
+        acc = EventAccumulator(str(tmp_path / name))
+        acc.Reload()
+        logged = [e.value for e in acc.Scalars("val_loss")]
+        np.testing.assert_array_equal(np.float32(logged), np.float32(h["val_loss"]))
+        final[name] = logged[-1]
+    assert min(final, key=final.get) == "lr=0.01"  # the chapter's comparison
+
+
+def test_bad_arguments_are_named_ch6_ch7():
+    with pytest.raises(ValueError, match="n_startup_trials"):
+        ch7.optuna_study(n_startup_trials=-1)
+    with pytest.raises(ValueError, match="k"):
+        ch7.kfold_scores(k=1)
+    with pytest.raises(ValueError, match="labels_per_class"):
+        ch7.transfer_learning((0,), repeats=1)
+    with pytest.raises(ValueError, match="keras_momentum"):
+        ch6.momentum_conventions(keras_momentum=1.5)
+    with pytest.raises(ValueError, match="variant"):
+        ch6.weight_norm_runs(((6, "spectral", 0.1),))

@@ -316,6 +316,9 @@ def transfer_learning(labels_per_class=(1, 2, 5, 20), *, source=(0, 1, 2, 3, 4),
     """
     from course_lib.experiments.regularization import RandomShift
 
+    for n in labels_per_class:
+        validate.check_number("labels_per_class", n, low=1, integer=True)
+    validate.check_number("repeats", repeats, low=1, integer=True)
     d = digits_split(seed=seed, scale="unit")
     xs, ys = class_subset(d["x_train"], d["y_train"], source)
     xsv, ysv = class_subset(d["x_val"], d["y_val"], source)
@@ -329,7 +332,6 @@ def transfer_learning(labels_per_class=(1, 2, 5, 20), *, source=(0, 1, 2, 3, 4),
     body = list(pre)[1:3]  # the pre-trained Linear(64, width) and its ReLU
     errors = {"scratch": [], "fine-tune": [], "frozen": []}
     for n in labels_per_class:
-        validate.check_number("labels_per_class", n, low=1, integer=True)
         per = {name: [] for name in errors}
         for rep in range(repeats):
             rng = np.random.default_rng([seed, rep])
