@@ -26,10 +26,20 @@ def toc_docnames() -> list[str]:
     """Every page of ``_toc.yml`` in reading order (``book/intro``, ``book/01_...``, ...)."""
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     names = [toc["root"]]
+
+    def visit(entries):
+        for entry in entries:
+            names.append(entry["file"])
+            visit(entry.get("sections", []))
+
     for part in toc.get("parts", []):
-        for chapter in part.get("chapters", []):
-            names.append(chapter["file"])
+        visit(part.get("chapters", []))
     return names
+
+
+def chapter_docnames() -> list[str]:
+    """The numbered chapters, ``book/01_...`` to ``book/07_...``, in reading order."""
+    return [d for d in toc_docnames() if re.fullmatch(r"book/0\d_\w+", d)]
 
 
 def page_path(docname: str) -> Path:

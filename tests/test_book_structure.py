@@ -92,7 +92,8 @@ def _cited_keys() -> dict[str, set[str]]:
     for path in sorted(BOOK.rglob("*.md")):
         for group in CITE.findall(_read(path)):
             for key in group.split(","):
-                cited.setdefault(key.strip(), set()).add(path.name)
+                key = re.sub(r"\{[^}]*\}", "", key).strip()  # {pre}key{post} text
+                cited.setdefault(key, set()).add(path.name)
     return cited
 
 
