@@ -30,11 +30,13 @@ browser:
 
 # jupyter-cache re-runs a chapter only when its cells change: when course_lib changes,
 # start from a clean build so no chapter shows results of an older library.
+# The chapters' kernels must not inherit MPLBACKEND=Agg: it replaces the inline backend
+# and plt.show() would then draw no figure at all.
 book: setup
 	@h=$$(find course_lib book _config.yml _toc.yml -type f \( -name '*.py' -o -name '*.md' -o -name '*.yml' \) | sort | xargs cat | sha256sum | cut -c1-16); \
 	 if [ "$$(cat _build/.sources 2>/dev/null)" != "$$h" ]; then rm -rf _build; fi; \
 	 mkdir -p _build; \
-	 set -o pipefail; $(BIN)/jupyter-book build . --warningiserror --keep-going 2>&1 | tee _build/book_build.log; \
+	 set -o pipefail; env -u MPLBACKEND $(BIN)/jupyter-book build . --warningiserror --keep-going 2>&1 | tee _build/book_build.log; \
 	 echo "$$h" > _build/.sources
 
 test: setup browser book

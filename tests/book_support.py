@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import re
 import subprocess
 import sys
@@ -59,7 +60,11 @@ def ensure_built() -> str | None:
                 return LOG.read_text() if LOG.is_file() else None
             cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(ROOT),
                    "--warningiserror", "--keep-going"]
-            proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1200)
+            # MPLBACKEND=Agg (set for the tests) would reach the chapters' kernels and
+            # replace the inline backend: plt.show() would then draw no figure.
+            env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+            proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1200,
+                                  env=env)
             log = proc.stdout + proc.stderr
             LOG.write_text(log)
             if proc.returncode != 0:

@@ -718,7 +718,7 @@ def variance_without_mean(*, seed=0):
 
 
 # ------------------------------------------------------------ gradient noise
-def gradient_noise(batch_sizes=(1, 4, 16, 64, 256), *, hidden=32, draws=2000, seed=0):
+def gradient_noise(batch_sizes=(1, 4, 16, 64), *, hidden=32, draws=2000, seed=0):
     """The variance of a minibatch gradient against the batch size.
 
     At the initial weights of the chapter's MLP, the per-example gradients ``g_i`` of
