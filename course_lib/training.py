@@ -2,7 +2,8 @@
 
 :func:`fit` runs minibatch training for a ``torch.nn.Module`` (autograd) or a
 ``course_lib.numpy.layers.Module`` (hand-written backward) with the same arguments and
-returns a :class:`History`. :class:`EarlyStopping` and other callbacks plug into it.
+returns a :class:`History`. :class:`EarlyStopping`, :class:`TensorBoardLogger` and other
+callbacks plug into it.
 
 One training step, as the chapters write it:
 
@@ -36,7 +37,8 @@ import numpy as np
 from course_lib.core.validate import check_choice, check_number
 from course_lib.data import minibatches
 
-__all__ = ["History", "EarlyStopping", "fit", "train_step", "evaluate", "accuracy"]
+__all__ = ["History", "EarlyStopping", "TensorBoardLogger", "fit", "train_step", "evaluate",
+           "accuracy"]
 
 _HOOKS = ("on_train_begin", "on_epoch_begin", "on_after_backward", "on_batch_end",
           "on_epoch_end", "on_train_end")
@@ -272,6 +274,71 @@ class EarlyStopping:
     def on_train_end(self, logs):
         if self.restore_best_weights and self.best_state is not None:
             self.model.load_state_dict(self.best_state)
+
+
+class TensorBoardLogger:
+    """Log a run of :func:`fit` to TensorBoard: experiment tracking.
+
+    Writes, with ``torch.utils.tensorboard.SummaryWriter`` (needs the ``tensorboard``
+    package), one event file under ``log_dir``: after every epoch the scalars
+    ``train_loss``, ``val_loss``, ``train_metric``, ``val_metric`` (those computed) and
+    ``lr``, at step = the epoch (0-based); with ``log_every_n_steps`` also
+    ``batch_loss`` every that many optimizer steps; at the end ``hparams`` with the run's
+    final values (``add_hparams``, shown in TensorBoard's HParams tab). Run ``tensorboard
+    --logdir <parent of the runs>`` to compare runs, or read them back with
+    ``tensorboard.backend.event_processing.event_accumulator.EventAccumulator``.
+
+    TensorBoard stores scalars as float32.
+
+    Parameters
+    ----------
+    log_dir : str or os.PathLike
+        The directory of this run (one directory per run).
+    hparams : dict or None
+        The run's hyperparameters (``bool``, ``int``, ``float`` or ``str`` values).
+    log_every_n_steps : int or None
+        Also log the minibatch loss every that many steps (``None``: never; each logged
+        value is read from the device).
+    """
+
+    def __init__(self, log_dir, *, hparams=None, log_every_n_steps=None):
+        if not isinstance(log_dir, (str, os.PathLike)):
+            raise TypeError(f"log_dir must be a path, got {type(log_dir).__name__}")
+        self.log_dir = os.fspath(log_dir)
+        if hparams is not None and not isinstance(hparams, dict):
+            raise TypeError(f"hparams must be a dict or None, got {type(hparams).__name__}")
+        for key, value in (hparams or {}).items():
+            if not isinstance(value, (bool, int, float, str)):
+                raise TypeError(f"hparams[{key!r}] must be a bool, int, float or str, got "
+                                f"{type(value).__name__}")
+        self.hparams = dict(hparams or {})
+        if log_every_n_steps is not None:
+            check_number("log_every_n_steps", log_every_n_steps, low=1, integer=True)
+        self.log_every_n_steps = log_every_n_steps
+        self.writer = None
+
+    def on_train_begin(self, logs):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(log_dir=self.log_dir)
+        self._last = {}
+
+    def on_batch_end(self, step, logs):
+        if self.log_every_n_steps is not None and step % self.log_every_n_steps == 0:
+            self.writer.add_scalar("batch_loss", float(logs["loss"]), step)
+
+    def on_epoch_end(self, epoch, logs):
+        for key in ("train_loss", "val_loss", "train_metric", "val_metric", "lr"):
+            if logs.get(key) is not None:
+                self.writer.add_scalar(key, logs[key], epoch)
+                self._last[key] = float(logs[key])
+        return False
+
+    def on_train_end(self, logs):
+        if self.hparams:
+            metrics = {f"final/{k}": v for k, v in self._last.items() if k != "lr"}
+            self.writer.add_hparams(self.hparams, metrics, run_name=".")
+        self.writer.close()
 
 
 def _wants_metric(scheduler) -> bool:

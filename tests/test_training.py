@@ -335,3 +335,60 @@ def test_fit_torch_model_accepts_numpy_generator_and_tensors(digits):
                          generator=np.random.default_rng(7))
         losses.append(h.train_loss)
     assert losses[0] == losses[1]
+
+
+# --------------------------------------------------------------- TensorBoard logging
+def _read_scalars(run_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir))
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+def test_tensorboard_logger_writes_the_history(digits, backend, tmp_path):
+    (Xtr, ytr), (Xv, yv), _ = digits
+    if backend == "torch":
+        model, loss_fn = torch_model(), torch.nn.functional.cross_entropy
+        opt, gen = toptim.SGD(model.parameters(), lr=0.05), torch.Generator().manual_seed(0)
+    else:
+        model, loss_fn = numpy_model(), nlosses.CrossEntropyLoss()
+        opt, gen = noptim.SGD(model.parameters(), lr=0.05), np.random.default_rng(0)
+    logger = training.TensorBoardLogger(tmp_path / "run", hparams={"lr": 0.05, "opt": "SGD"},
+                                        log_every_n_steps=5)
+    h = training.fit(model, loss_fn, opt, (Xtr, ytr), (Xv, yv), epochs=3, batch_size=64,
+                     generator=gen, metric=training.accuracy, callbacks=[logger])
+    scalars = _read_scalars(tmp_path / "run")
+    for key in ("train_loss", "val_loss", "train_metric", "val_metric", "lr"):
+        steps, values = zip(*scalars[key])
+        assert steps == (0, 1, 2), key
+        # TensorBoard stores float32
+        np.testing.assert_array_equal(np.float32(values), np.float32(getattr(h, key)), err_msg=key)
+    steps_per_epoch = math.ceil(len(Xtr) / 64)
+    assert [s for s, _ in scalars["batch_loss"]] == list(range(0, 3 * steps_per_epoch, 5))
+    assert scalars["final/val_loss"][0][1] == pytest.approx(h.val_loss[-1], rel=1e-6)
+
+
+def test_tensorboard_logger_without_validation_or_hparams(tmp_path):
+    X, y = np.random.default_rng(0).normal(size=(20, 4)), np.arange(20) % 3
+    model = numpy_model(sizes=(4, 5, 3))
+    logger = training.TensorBoardLogger(str(tmp_path / "a"))
+    h = training.fit(model, nlosses.CrossEntropyLoss(), noptim.SGD(model.parameters(), lr=0.1),
+                     (X, y), epochs=2, batch_size=8, callbacks=[logger],
+                     generator=np.random.default_rng(0))
+    scalars = _read_scalars(tmp_path / "a")
+    assert set(scalars) == {"train_loss", "lr"}  # nothing logged that was not computed
+    np.testing.assert_array_equal(np.float32([v for _, v in scalars["train_loss"]]),
+                                  np.float32(h.train_loss))
+
+
+def test_tensorboard_logger_argument_errors(tmp_path):
+    with pytest.raises(TypeError, match="log_dir"):
+        training.TensorBoardLogger(3)
+    with pytest.raises(TypeError, match="hparams"):
+        training.TensorBoardLogger(tmp_path, hparams=[("lr", 0.1)])
+    with pytest.raises(TypeError, match=r"hparams\['sizes'\]"):
+        training.TensorBoardLogger(tmp_path, hparams={"sizes": [64, 10]})
+    with pytest.raises(ValueError, match="log_every_n_steps"):
+        training.TensorBoardLogger(tmp_path, log_every_n_steps=0)

@@ -1,23 +1,30 @@
 """Experiments of chapter 7, *Tuning and workflow*.
 
 Grid against random search, log-scale sampling, an Optuna study, one-at-a-time
-sensitivity of the hyperparameters, model size against data, and a tuned SGD against
-Adam, all on the digits. The functions return numbers and arrays; the chapter plots them
-and ``tests/test_claims_ch4_7.py`` asserts its claims.
+sensitivity of the hyperparameters, model size against data, a tuned SGD against Adam,
+k-fold cross-validation, fine-tuning a pre-trained network, the optimism of the best of
+many validation scores, and runs tracked with TensorBoard, all on the digits. The
+functions return numbers and arrays; the chapter plots them and
+``tests/test_claims_ch4_7.py`` and ``tests/test_claims_ch6_7.py`` assert its claims.
 """
 from __future__ import annotations
 
+import copy
 import math
+import os
 
 import numpy as np
 import torch
 
+from course_lib import data, training
 from course_lib.core import validate
 from course_lib.torch import layers, losses, optim
-from course_lib.experiments.digits import digits_split, train_classifier
+from course_lib.experiments.digits import digits_mlp, digits_split, evaluate, train_classifier
 
 __all__ = ["grid_vs_random", "log_sampling", "train_trial", "sensitivity",
-           "optuna_study", "overfit_one_batch", "size_vs_data", "sgd_vs_adam"]
+           "optuna_study", "overfit_one_batch", "size_vs_data", "sgd_vs_adam",
+           "kfold_scores", "class_subset", "transfer_learning", "best_of_many",
+           "tracked_runs", "frozen_batchnorm"]
 
 
 # ------------------------------------------------------------- grid vs random search
@@ -129,20 +136,25 @@ def sensitivity(ranges=None, *, epochs=8, seed=0):
     return out
 
 
-def optuna_study(*, n_trials=12, epochs=8, seed=0):
-    """An Optuna study (TPE sampler, seeded) of the chapter's model: the learning rate
-    and the weight decay on a log scale, the width on a log scale, the batch size from
-    a list; it minimizes the final validation loss.
+def optuna_study(*, n_trials=12, n_startup_trials=4, epochs=8, seed=0):
+    """An Optuna study of the chapter's model: the learning rate and the weight decay on a
+    log scale, the width on a log scale, the batch size from a list; it minimizes the final
+    validation loss.
 
-    Optuna's log messages are switched to warnings only.
+    The sampler is ``TPESampler(n_startup_trials=n_startup_trials, seed=seed)``: the first
+    ``n_startup_trials`` trials are drawn at random (Optuna's default is 10, which would
+    make a 12-trial study almost pure random search), the others by TPE (Bergstra et al.,
+    2011). Optuna's log messages are switched to warnings only.
 
     Returns
     -------
     dict
-        ``trials``: list of ``{"number", "params", "value"}``; ``best_params``,
-        ``best_value``, ``best_error`` (the validation error of the best trial) and
-        ``default_value`` (the validation loss of the defaults of :func:`train_trial`).
+        ``trials``: list of ``{"number", "params", "value", "random"}`` (``random``: a
+        start-up trial); ``best_params``, ``best_value``, ``best_error`` (the validation
+        error of the best trial), ``best_number`` and ``default_value`` (the validation
+        loss of the defaults of :func:`train_trial`).
     """
+    validate.check_number("n_startup_trials", n_startup_trials, low=0, integer=True)
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -161,13 +173,15 @@ def optuna_study(*, n_trials=12, epochs=8, seed=0):
         return loss if math.isfinite(loss) else float("inf")
 
     study = optuna.create_study(direction="minimize",
-                                sampler=optuna.samplers.TPESampler(seed=seed))
+                                sampler=optuna.samplers.TPESampler(
+                                    n_startup_trials=n_startup_trials, seed=seed))
     study.optimize(objective, n_trials=n_trials)
     default = train_trial(epochs=epochs, seed=seed)
-    return {"trials": [{"number": t.number, "params": dict(t.params), "value": t.value}
-                       for t in study.trials],
+    return {"trials": [{"number": t.number, "params": dict(t.params), "value": t.value,
+                        "random": t.number < n_startup_trials} for t in study.trials],
             "best_params": dict(study.best_params), "best_value": study.best_value,
             "best_error": errors[study.best_trial.number],
+            "best_number": study.best_trial.number,
             "default_value": default["val_loss"][-1]}
 
 
@@ -219,4 +233,202 @@ def sgd_vs_adam(sgd_lrs=(0.01, 0.03, 0.1), adam_lrs=(3e-4, 1e-3, 3e-3), *, epoch
         out[name] = {"lrs": np.asarray(lrs),
                      "val_error": np.asarray([h["val_error"][-1] for h in hs]),
                      "val_loss": np.asarray([h["val_loss"][-1] for h in hs])}
+    return out
+
+
+# ------------------------------------------------------------ k-fold cross-validation
+#: The models of :func:`kfold_scores`: hidden widths of the 64-...-10 MLP.
+KFOLD_MODELS = {"width 4 (underfits)": [4], "width 128": [128]}
+
+
+def kfold_scores(models=None, *, k=5, epochs=8, seed=0):
+    r"""k-fold cross-validation of MLPs on all 1,797 digits with scikit-learn's ``KFold``.
+
+    Each of the ``k`` folds is the validation set once; the model (AdamW, lr 1e-3,
+    batches of 64, ``epochs`` epochs) is trained on the other folds, standardized with
+    the statistics of those training folds only.
+
+    Returns
+    -------
+    dict
+        ``{name: {"errors": array (k,), "mean", "std" (ddof=1), "binomial_std"}}``;
+        ``binomial_std`` is :math:`\sqrt{\bar e (1 - \bar e) / n_{\text{fold}}}`, the
+        spread that the finite size of a fold alone gives an error rate :math:`\bar e`.
+    """
+    from sklearn.model_selection import KFold
+
+    validate.check_number("k", k, low=2, integer=True)
+    x, y = data.load_digits()
+    folds = list(KFold(n_splits=k, shuffle=True, random_state=seed).split(x))
+    out = {}
+    for name, hidden in (models or KFOLD_MODELS).items():
+        errors = []
+        for train_idx, val_idx in folds:
+            scaler = data.Standardizer().fit(x[train_idx])
+            split = {"x_train": torch.as_tensor(scaler.transform(x[train_idx]), dtype=torch.float32),
+                     "y_train": torch.as_tensor(y[train_idx]),
+                     "x_val": torch.as_tensor(scaler.transform(x[val_idx]), dtype=torch.float32),
+                     "y_val": torch.as_tensor(y[val_idx])}
+            model = digits_mlp([64, *hidden, 10], seed)
+            h = train_classifier(model, optim.AdamW(model.parameters(), lr=1e-3), split,
+                                 epochs=epochs, batch_size=64, seed=seed)
+            errors.append(h["val_error"][-1])
+        errors = np.asarray(errors)
+        mean = float(errors.mean())
+        out[name] = {"errors": errors, "mean": mean, "std": float(errors.std(ddof=1)),
+                     "binomial_std": math.sqrt(mean * (1 - mean) / (len(x) / k))}
+    return out
+
+
+# ------------------------------------------------------------------ transfer learning
+def class_subset(x, y, classes):
+    """The examples of ``x, y`` whose label is in ``classes``, relabelled ``0..len-1`` in
+    the order of ``classes``."""
+    classes = torch.as_tensor(classes)
+    keep = torch.isin(y, classes)
+    relabel = torch.full((int(y.max()) + 1,), -1, dtype=torch.int64)
+    relabel[classes] = torch.arange(len(classes))
+    return x[keep], relabel[y[keep]]
+
+
+def transfer_learning(labels_per_class=(1, 2, 5, 20), *, source=(0, 1, 2, 3, 4),
+                      target=(5, 6, 7, 8, 9), width=256, repeats=8, steps=100, seed=0):
+    """Pre-train on some classes of the digits, fine-tune on the others with few labels.
+
+    Pre-training: a 64-``width``-5 MLP on all training images of the ``source`` classes
+    (pixels / 16, random shifts of one pixel and noise of 0.05 as augmentation, AdamW at
+    1e-3, 40 epochs). For each number of labels per class of the ``target`` classes, and
+    ``repeats`` random draws of those labelled images, three networks of the same shape
+    are trained for ``steps`` full-batch AdamW steps (lr 1e-3) and scored on all
+    validation images of the target classes:
+
+    - ``scratch``: a fresh network;
+    - ``fine-tune``: the pre-trained hidden layer, a new output layer, everything trained;
+    - ``frozen``: the pre-trained hidden layer frozen (``requires_grad_(False)``), only the
+      new output layer trained (a linear classifier on the pre-trained features).
+
+    Returns
+    -------
+    dict
+        ``labels_per_class``; ``error``: ``{strategy: array (len(labels_per_class),)}``,
+        the mean validation error over the repeats; ``source_error``: the pre-trained
+        network's validation error on its own classes.
+    """
+    from course_lib.experiments.regularization import RandomShift
+
+    for n in labels_per_class:
+        validate.check_number("labels_per_class", n, low=1, integer=True)
+    validate.check_number("repeats", repeats, low=1, integer=True)
+    d = digits_split(seed=seed, scale="unit")
+    xs, ys = class_subset(d["x_train"], d["y_train"], source)
+    xsv, ysv = class_subset(d["x_val"], d["y_val"], source)
+    xt, yt = class_subset(d["x_train"], d["y_train"], target)
+    xtv, ytv = class_subset(d["x_val"], d["y_val"], target)
+    augment = RandomShift(1, 0.05, generator=torch.Generator().manual_seed(seed + 1))
+    pre = layers.Sequential(augment, *digits_mlp([64, width, len(source)], seed))
+    h = train_classifier(pre, optim.AdamW(pre.parameters(), lr=1e-3),
+                         {"x_train": xs, "y_train": ys, "x_val": xsv, "y_val": ysv},
+                         epochs=40, batch_size=64, seed=seed)
+    body = list(pre)[1:3]  # the pre-trained Linear(64, width) and its ReLU
+    errors = {"scratch": [], "fine-tune": [], "frozen": []}
+    for n in labels_per_class:
+        per = {name: [] for name in errors}
+        for rep in range(repeats):
+            rng = np.random.default_rng([seed, rep])
+            idx = torch.as_tensor(np.concatenate([
+                rng.choice(np.flatnonzero(yt.numpy() == c), n, replace=False)
+                for c in range(len(target))]))
+            head_seed = 1000 + 100 * seed + rep
+            for name in errors:
+                if name == "scratch":
+                    model = digits_mlp([64, width, len(target)], head_seed)
+                else:
+                    head = layers.Linear(width, len(target), device="cpu",
+                                         generator=torch.Generator().manual_seed(head_seed))
+                    model = layers.Sequential(*copy.deepcopy(body), head)
+                    if name == "frozen":
+                        for p in model[0].parameters():
+                            p.requires_grad_(False)
+                params = [p for p in model.parameters() if p.requires_grad]
+                training.fit(model, losses.cross_entropy, optim.AdamW(params, lr=1e-3),
+                             (xt[idx], yt[idx]), epochs=steps, batch_size=len(idx),
+                             progress=False)  # full batch: no shuffling to seed
+                per[name].append(evaluate(model, xtv, ytv)[1])
+        for name in errors:
+            errors[name].append(float(np.mean(per[name])))
+    return {"labels_per_class": np.asarray(labels_per_class),
+            "error": {name: np.asarray(v) for name, v in errors.items()},
+            "source_error": h["val_error"][-1]}
+
+
+def frozen_batchnorm(*, steps=20, seed=0):
+    """``requires_grad_(False)`` freezes a batch-norm layer's ``weight`` and ``bias``, not
+    its running statistics: in training mode they keep moving towards the new data.
+
+    A ``BatchNorm1d(3)`` whose parameters are frozen sees ``steps`` batches of data with
+    mean 2, once in training mode and once in evaluation mode.
+
+    Returns
+    -------
+    dict
+        ``train_mode``, ``eval_mode``: the running mean afterwards (it starts at 0).
+    """
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    for mode in ("train_mode", "eval_mode"):
+        bn = layers.BatchNorm1d(3, device="cpu")
+        for p in bn.parameters():
+            p.requires_grad_(False)
+        bn.train(mode == "train_mode")
+        with torch.no_grad():
+            for _ in range(steps):
+                bn(2.0 + torch.randn(32, 3, generator=g))
+        out[mode] = bn.running_mean.numpy().copy()
+    return out
+
+
+# ------------------------------------------------------------- selection on validation
+def best_of_many(n_models=(1, 3, 10, 30, 100), *, true_error=0.05, n_val=600,
+                 repeats=2000, seed=0):
+    """The optimism of picking the best of many models on one validation set.
+
+    All models have the same true error ``true_error``; each one's validation error is a
+    binomial draw over ``n_val`` examples. The best of ``n`` validation errors, averaged
+    over ``repeats``, falls with ``n`` although no model is better than another: the
+    winner's validation score is biased low, which is why the final model is scored once
+    on a test set that took no part in the choice.
+
+    Returns
+    -------
+    dict
+        ``n_models``; ``best_val_error``: array, the mean of the smallest validation error.
+    """
+    rng = np.random.default_rng(seed)
+    best = [float(np.mean(rng.binomial(n_val, true_error, size=(repeats, n)).min(1) / n_val))
+            for n in n_models]
+    return {"n_models": np.asarray(n_models), "best_val_error": np.asarray(best),
+            "true_error": true_error}
+
+
+# ------------------------------------------------------------------ experiment tracking
+def tracked_runs(log_dir, lrs=(1e-4, 1e-3, 1e-2), *, epochs=8, seed=0):
+    """Train the chapter's model (:func:`train_trial`'s defaults) at each learning rate of
+    ``lrs`` with a :class:`course_lib.training.TensorBoardLogger` that writes the run to
+    ``log_dir/lr=<lr>``.
+
+    Returns
+    -------
+    dict
+        ``{run name: history}``; the TensorBoard event files are in ``log_dir``.
+    """
+    d = digits_split(seed=seed)
+    out = {}
+    for lr in lrs:
+        name = f"lr={lr:g}"
+        model = digits_mlp([64, 128, 10], seed)
+        opt = optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+        logger = training.TensorBoardLogger(os.path.join(log_dir, name),
+                                            hparams={"lr": lr, "width": 128})
+        out[name] = train_classifier(model, opt, d, epochs=epochs, batch_size=64,
+                                     seed=seed, callbacks=[logger])
     return out
