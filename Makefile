@@ -36,8 +36,8 @@ book: setup
 	@h=$$(find course_lib book _config.yml _toc.yml -type f \( -name '*.py' -o -name '*.md' -o -name '*.yml' \) | sort | xargs cat | sha256sum | cut -c1-16); \
 	 if [ "$$(cat _build/.sources 2>/dev/null)" != "$$h" ]; then rm -rf _build; fi; \
 	 mkdir -p _build; \
-	 set -o pipefail; env -u MPLBACKEND $(BIN)/jupyter-book build . --warningiserror --keep-going 2>&1 | tee _build/book_build.log; \
-	 echo "$$h" > _build/.sources
+	 set -o pipefail; env -u MPLBACKEND $(BIN)/jupyter-book build . --warningiserror --keep-going 2>&1 | tee _build/book_build.log \
+	   && echo "$$h" > _build/.sources
 
 test: setup browser book
 	$(BIN)/python -m pytest -n 2 --dist loadfile
