@@ -506,6 +506,8 @@ class PReLU(Module):
     dtype : numpy dtype, optional
         float64 by default.
 
+    Notes
+    -----
     ``weight`` (torch's name) has shape ``(num_parameters,)``; the channel dimension of
     ``x`` is dimension 1 (``x`` of shape ``(N, C, *)``), a 0- or 1-dimensional ``x`` has
     one channel. Backward: :math:`\partial x = g` where :math:`x > 0`, else :math:`a g`;
