@@ -21,6 +21,7 @@ The same test cell runs in two places (see CONTRIBUTING.md, "Writing exercise te
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import inspect
 import textwrap
@@ -248,6 +249,16 @@ def _resolve(parts, namespace):
     return obj, depth
 
 
+def _behind(func):
+    """The function or class that a partial or a callable instance stands for."""
+    while isinstance(func, functools.partial):
+        func = func.func
+    if not isinstance(func, (types.FunctionType, types.BuiltinFunctionType, types.MethodType,
+                             types.ModuleType, type)) and callable(func):
+        return type(func)
+    return func
+
+
 def delegations(func, forbidden):
     """The forbidden names that ``func`` uses, directly or through other student code.
 
@@ -266,12 +277,22 @@ def delegations(func, forbidden):
     """
     forbidden = tuple(forbidden)
     found, seen = [], set()
-    home = getattr(func, "__module__", None)
+    home = getattr(_behind(func), "__module__", None)
 
     def visit(obj, label):
         if id(obj) in seen:
             return
         seen.add(id(obj))
+        if isinstance(obj, functools.partial):
+            # the function it fixes arguments of, and any callable among those arguments
+            for part in (obj.func, *obj.args, *obj.keywords.values()):
+                if callable(part) or isinstance(part, types.ModuleType):
+                    visit(part, label)
+            return
+        if not isinstance(obj, (types.FunctionType, types.BuiltinFunctionType,
+                                types.MethodType, types.ModuleType, type)) and callable(obj):
+            visit(type(obj), label)  # a callable instance: its class's __call__ and bases
+            return
         for name in _qualified(obj):
             hit = _matches(name, forbidden)
             if hit and home != getattr(obj, "__module__", None):
@@ -330,7 +351,7 @@ def delegations(func, forbidden):
                 if hit:
                     found.append((label, hit))
 
-    visit(func, getattr(func, "__name__", repr(func)))
+    visit(func, getattr(_behind(func), "__name__", "your function"))
     unique = []
     for item in found:
         if item not in unique:
@@ -338,12 +359,30 @@ def delegations(func, forbidden):
     return unique
 
 
-def assert_own_work(func, forbidden):
+def _asked_name(func, frame):
+    """The name under which the calling test cell knows ``func`` (``dropout_forward``),
+    whatever the object is (a function, a ``functools.partial``, a callable instance)."""
+    import re
+    history = re.compile(r"_+|_i+\d*|_\d+|_[iod]h")  # IPython's output and input history
+    while frame is not None:
+        names = [key for scope in (frame.f_locals, frame.f_globals)
+                 for key, value in list(scope.items())
+                 if value is func and isinstance(key, str) and not history.fullmatch(key)]
+        if names:
+            return next((n for n in names if not n.startswith("_")), names[0])
+        frame = frame.f_back
+    return None
+
+
+def assert_own_work(func, forbidden, name=None):
     """Fail when ``func`` delegates the exercise to a library routine.
 
     ``forbidden`` lists dotted prefixes (``"torch.nn.init"``, ``"torch.optim.Adam"``,
-    ``"course_lib.numpy.init"``; see ``exercise_checks.rules``). Under the course
-    grader the engine's ``own_work`` judges the submission's text instead.
+    ``"course_lib.numpy.init"``; see ``exercise_checks.rules``). ``name`` is the name
+    the exercise asks for (default: the name under which the calling cell knows
+    ``func``); any callable counts: a function, a class, a ``functools.partial`` or an
+    object with ``__call__``. Under the course grader the engine's ``own_work`` judges
+    the submission's text for that name instead.
 
     Raises
     ------
@@ -351,11 +390,14 @@ def assert_own_work(func, forbidden):
         "glorot_uniform calls torch.nn.init.xavier_uniform_: this part must be your own
         code, so it scores zero".
     """
+    import sys
+    if name is None:
+        name = _asked_name(func, sys._getframe(1))
     if _backend is not None:
-        return _backend.own_work(func, tuple(forbidden))
+        return _backend.own_work(func, tuple(forbidden), name=name)
     found = delegations(func, forbidden)
     if found:
-        name = getattr(func, "__name__", repr(func))
+        name = name or getattr(func, "__name__", "your function")
         where, dotted = found[0]
         via = "" if where == name else f" (through {where})"
         raise AssertionError(

@@ -18,15 +18,7 @@ CASES = {assignment: harness.load_cases(assignment) for assignment in harness.AS
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     course = harness.make_course(tmp_path_factory.mktemp("course"))
-    submissions = {}
-    for assignment in harness.ASSIGNMENTS:
-        solutions = harness.solution_answers(assignment)
-        submissions[("solution", assignment)] = harness.make_submission(assignment, solutions)
-        submissions[("release", assignment)] = harness.make_submission(assignment)
-        for case in CASES[assignment]:   # the solution, but for the case's answer cells
-            submissions[(case["student"], assignment)] = harness.make_submission(
-                assignment, {**solutions, **case["answers"]})
-    return course, harness.grade_with_nbgrader(course, submissions)
+    return course, harness.grade_with_nbgrader(course, harness.catalogue_submissions())
 
 
 @pytest.mark.parametrize("assignment", harness.ASSIGNMENTS)

@@ -76,3 +76,21 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, momentum=0.1, e
          append={"batchnorm-forward": GRAPH_BACKWARD},
          fails=set()),
 ]
+
+CASES += [
+    dict(student="namedtuple-cache", why="the cache is a namedtuple read by field name, a 1-D "
+         "x raises numpy's AxisError (a ValueError): full marks",
+         added=[("imports", '''
+from collections import namedtuple
+
+Cache = namedtuple("Cache", ["x_hat", "gamma", "std"])
+''')],
+         edits={"batchnorm-forward": [
+             ('        raise ValueError(f"x must be 2-dimensional (N, D), got shape {x.shape}")',
+              '        raise np.exceptions.AxisError(1, x.ndim, "x must be 2-dimensional (N, D)")'),
+             ("return gamma * x_hat + beta, (x_hat, gamma, std)",
+              "return gamma * x_hat + beta, Cache(x_hat, gamma, std)"),
+             ("    x_hat, gamma, std = cache\n",
+              "    x_hat, gamma, std = cache.x_hat, cache.gamma, cache.std\n")]},
+         fails=set()),
+]

@@ -81,3 +81,33 @@ def dropout_backward(dout, mask, p):
 '''},
          fails=set()),
 ]
+
+CASES += [
+    dict(student="own-error-class", why="bad p raises the student's ValueError subclass, "
+         "the mask comes from a helper in an added cell: full marks",
+         added=[("imports", '''
+class ProbabilityError(ValueError):
+    """p is not a probability."""
+
+
+def keep_mask(shape, p, generator):
+    return generator.random(shape) >= p
+''')],
+         answers={"dropout": '''
+def dropout_forward(x, p=0.5, training=True, generator=None):
+    if not 0 <= p <= 1:
+        raise ProbabilityError(f"p must be in [0, 1], got {p}")
+    x = np.asarray(x)
+    if not training:
+        return x, None
+    mask = keep_mask(x.shape, p, np.random.default_rng() if generator is None else generator)
+    return (np.zeros_like(x) if p == 1 else x * mask / (1 - p)), mask
+
+
+def dropout_backward(dout, mask, p):
+    if mask is None:
+        return np.asarray(dout)
+    return np.zeros_like(dout) if p == 1 else dout * mask / (1 - p)
+'''},
+         fails=set()),
+]
