@@ -142,7 +142,8 @@ class GradingWorker:
         source_nb = nbio.read_source(source_nb_path)
         ids = nbio.answer_ids(source_nb)
         try:
-            answers, notes = nbio.read_submission(submission_path, set(ids))
+            answers, added, notes = nbio.read_submission_cells(
+                submission_path, set(ids), nbio.known_ids(source_nb))
         except nbio.SubmissionError as error:
             steps = nbio.plan(source_nb, {})
             cells = [CellResult(s.grade_id, s.points, 0.0, "not_run", str(error))
@@ -151,7 +152,7 @@ class GradingWorker:
                                   sum(c.max_points for c in cells), [str(error)],
                                   nbio.feedback(source_nb, steps, {}),
                                   time.monotonic() - started)
-        run = _Run(self, source_nb, nbio.plan(source_nb, answers), limits,
+        run = _Run(self, source_nb, nbio.plan(source_nb, answers, added), limits,
                    _forbidden(assignment), os.path.dirname(os.path.abspath(submission_path)),
                    os.path.dirname(os.path.abspath(source_nb_path)))
         run.problems.extend(notes)
@@ -188,7 +189,7 @@ class _Run:
                     self.bound |= bound_names(step.source)
                 except SyntaxError:
                     pass
-        answers = [s.source for s in steps if s.kind == "answer"]
+        answers = [s.source for s in steps if s.kind in ("answer", "added")]
         self.backend = Backend(lambda: self.connection, answers)
         self.sandbox = self.connection = None
         self.output_reported = False

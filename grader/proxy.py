@@ -43,32 +43,53 @@ TRUSTED_MODULES = ("numpy", "torch", "math", "cmath", "random", "itertools", "fu
 
 
 class StudentError(Exception):
-    """An exception raised by the student's code in the sandbox."""
+    """An exception raised by the student's code in the sandbox.
+
+    Its class is named as the student's (``type(error).__name__`` reads ``AxisError``) and
+    its text is the student's message, so that a message built from it (``assert_raises``)
+    reads as in a kernel."""
 
     def __init__(self, error):
         self.type_name = str(error.get("type", "Error"))
         self.student_message = str(error.get("message", ""))
         self.student_traceback = str(error.get("traceback", ""))
-        super().__init__(f"{self.type_name}: {self.student_message}")
+        Exception.__init__(self, self.student_message)
+
+    def __str__(self):
+        return self.student_message
 
 
 _ERROR_CLASSES = {}
 
 
 def student_error(error) -> StudentError:
-    """A :class:`StudentError` that is also an instance of the builtin exception of the
-    same name (so ``pytest.raises(ValueError)``-style checks behave as in a kernel)."""
-    name = str(error.get("type", "Error"))
-    base = getattr(builtins, name, None)
-    cls = StudentError
-    if isinstance(base, type) and issubclass(base, Exception) and base is not Exception:
-        if name not in _ERROR_CLASSES:
+    """A :class:`StudentError` that is also an instance of the nearest trusted exception
+    class of the student's (a ``ValueError`` subclass of theirs is a ``ValueError``,
+    numpy's ``AxisError`` is an ``AxisError``), so ``assert_raises(ValueError, ...)``
+    behaves as in a kernel. The classes come from the allow-list of
+    :func:`grader.codec.trusted_exception_bases`, matched against the names of the MRO
+    that the sandbox reported; a bare type name counts only for a built-in."""
+    name = str(error.get("type", "Error"))[:200]
+    bases = codec.trusted_exception_bases(error.get("mro"))
+    if not bases and "mro" not in error:
+        builtin = codec.trusted_exception_bases([f"builtins.{name}"])
+        bases = builtin
+    for base in bases + [None]:
+        key = (name, base)
+        if key not in _ERROR_CLASSES:
             try:
-                _ERROR_CLASSES[name] = type(name, (StudentError, base), {})
-            except TypeError:
-                _ERROR_CLASSES[name] = StudentError
-        cls = _ERROR_CLASSES[name]
-    return cls(error)
+                _ERROR_CLASSES[key] = type(name, (StudentError,) if base is None
+                                       else (StudentError, base), {})
+            except TypeError:  # a layout conflict: try the next base
+                _ERROR_CLASSES[key] = None
+        cls = _ERROR_CLASSES[key]
+        if cls is None:
+            continue
+        try:
+            return cls(error)
+        except Exception:  # noqa: BLE001  (a base whose __init__ wants other arguments)
+            continue
+    return StudentError(error)
 
 
 class SandboxLimit(BaseException):
@@ -252,11 +273,14 @@ class Backend:
         self._connection = connection_getter
         self._answers = answers   # the submission's answer-cell texts, in notebook order
 
-    def own_work(self, func, forbidden):
+    def own_work(self, func, forbidden, name=None):
+        # the name the test cell asked for, looked up in the grader's copy of the answer
+        # text (a partial or a callable instance has no name of its own)
         from grader.ownwork import assert_own_text
-        name = getattr(func, "__course_name__", None) or getattr(func, "__name__", None)
+        if not isinstance(name, str) or not name.isidentifier():
+            name = getattr(func, "__course_name__", None) or getattr(func, "__name__", None)
         if not isinstance(name, str) or not name:
-            raise AssertionError("assert_own_work needs a function or class of yours")
+            raise AssertionError("the function under test was not found in your answer cells")
         assert_own_text(name, self._answers, forbidden)
 
     def run_in_student(self, probe, args, kwargs):
