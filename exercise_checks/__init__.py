@@ -6,17 +6,21 @@ The same test cell runs in two places (see CONTRIBUTING.md, "Writing exercise te
   directly on the student's objects;
 - under the course grader, in the grader's own trusted process, where the student's
   functions are proxies to a sandbox. The grading engine then sets the module-level hook
-  ``_backend`` to an object with two methods,
+  ``_backend`` to an object with these methods,
 
   ``own_work(func, forbidden)``
       raise ``AssertionError`` when the student's ``func`` (a proxy) delegates to one of
-      the ``forbidden`` dotted names, judged from the submission's answer-cell text;
+      the ``forbidden`` dotted names, judged from the grader's copy of the submission's
+      answer-cell text under the name the test cell uses for ``func``;
   ``run_in_student(probe, args, kwargs)``
-      run ``probe(*args, **kwargs)`` next to the student's code and return its (plain
-      data) result,
+      run ``probe(*args, **kwargs)``: the probe is the test cell's own function and runs
+      in the trusted process; the student's objects among ``args`` are proxies;
+  ``is_remote(obj)`` and ``optimizer_step(optimizer, params)``
+      whether ``obj`` is a proxy; one ``step()`` of a sandboxed optimizer on the
+      probe's own ``params`` (see :func:`optimizer_step`),
 
-  so ``assert_own_work`` and ``run_in_student`` forward to it. ``assert_close`` only
-  looks at plain data and never needs the hook.
+  so ``assert_own_work``, ``run_in_student`` and ``optimizer_step`` forward to it.
+  ``assert_close`` only looks at plain data and never needs the hook.
 """
 from __future__ import annotations
 
@@ -32,7 +36,21 @@ import numpy as np
 #: Set by the course grader's engine; ``None`` inside a student's kernel.
 _backend = None
 
-__all__ = ["assert_close", "assert_own_work", "assert_raises", "run_in_student", "delegations"]
+__all__ = ["assert_close", "assert_own_work", "assert_raises", "run_in_student", "delegations",
+           "optimizer_step"]
+
+
+def optimizer_step(optimizer, params):
+    """``optimizer.step()`` for a probe: afterwards ``params`` (the probe's own tensors,
+    in the order of the optimizer's parameter groups) hold the updated values.
+
+    In a kernel this is simply ``optimizer.step()``. Under the course grader the
+    student's optimizer lives in the sandbox: the values and gradients of ``params`` are
+    sent to it, its ``step()`` runs there, and the new values are written into
+    ``params`` here (a changed number or shape of parameters fails the test)."""
+    if _backend is not None and _backend.is_remote(optimizer):
+        return _backend.optimizer_step(optimizer, list(params))
+    return optimizer.step()
 
 
 # ---------------------------------------------------------------------------------------
@@ -413,9 +431,9 @@ def run_in_student(probe, *args, **kwargs):
     """Run ``probe(*args, **kwargs)`` next to the student's code and return its result.
 
     ``probe`` is a function of ``exercise_checks.probes`` (a driver such as "train a
-    small model with this optimizer class") that returns plain data. In the student's
-    kernel it is simply called; under the course grader it runs in the sandbox, where the
-    student's objects among ``args`` are the real ones.
+    small model with this optimizer class") that returns plain data. It is simply
+    called, in both places: under the course grader it runs in the trusted process and
+    the student's objects among ``args`` are proxies to the sandbox.
     """
     if _backend is not None:
         return _backend.run_in_student(probe, args, kwargs)

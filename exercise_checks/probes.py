@@ -2,9 +2,10 @@
 
 A probe takes the student's object (a class, a function) plus plain data, exercises it
 the way a user would (for instance, trains a small model with the student's optimizer),
-and returns plain data only (numbers, lists, dicts with ``str`` keys, ndarrays), so its
-result can cross from the course grader's sandbox to the trusted process. The test cell
-then runs the same probe on the PyTorch built-in, in its own process, and compares.
+and returns plain data only (numbers, lists, dicts with ``str`` keys, ndarrays). Under
+the course grader a probe runs in the grader's trusted process and reaches the student's
+object through its proxy (the student cannot replace it); the test cell then runs the
+same probe on the PyTorch built-in and compares.
 
 Probes are deterministic: every random draw comes from a ``torch.Generator`` seeded with
 the ``seed`` argument, and they compute in float64.
@@ -87,12 +88,16 @@ def train_with_optimizer(optimizer_class, optimizer_kwargs=None, *, seed=0, step
                 h = torch.tanh(h)
         return torch.nn.functional.cross_entropy(h, y)
 
+    from exercise_checks import optimizer_step
+    everything = [p for group in groups for p in (
+        group["params"] if isinstance(group, dict) else [group])]
     losses = []
     for _ in range(int(steps)):
-        optimizer.zero_grad()
+        for p in everything:     # the probe clears its own gradients (zero_grad's default)
+            p.grad = None
         loss = loss_fn()
         loss.backward()
-        optimizer.step()
+        optimizer_step(optimizer, everything)
         losses.append(loss.item())
     return {"losses": np.array(losses, dtype=np.float64),
             "params": [p.detach().numpy().copy() for p in params + [unused]]}

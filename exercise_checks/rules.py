@@ -64,6 +64,18 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     ),
 }
 
+#: The arguments each exercise function updates in place, as ``(position, keyword)``.
+#: Under the course grader a student's function works on copies of its arguments; after
+#: the call, the arguments listed here (and only these) get the values the function left
+#: in them, in their existing structure (same list length, same array shapes), so a test
+#: that checks an in-place update reads the same in the kernel and in the grader, while
+#: a change to any other argument never reaches the test's own objects.
+IN_PLACE: dict[str, dict[str, tuple[tuple[int, str], ...]]] = {
+    "batchnorm": {"batchnorm_forward": ((3, "running_mean"), (4, "running_var"))},
+    "adam": {"adam_step": ((0, "param"), (2, "state"))},
+    "clipping": {"clip_by_value": ((0, "grads"),), "clip_by_global_norm": ((0, "grads"),)},
+}
+
 #: The assignments of the course, in teaching order.
 ASSIGNMENTS = tuple(FORBIDDEN)
 

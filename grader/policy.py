@@ -70,12 +70,15 @@ def close_fds(keep: int) -> None:
                 pass
 
 
-def copy_data(source_dir: str | None, target: str) -> None:
-    """Copy the regular files beside the submission (one folder level deep), never code,
-    notebooks or databases, never through symlinks, at most MAX_DATA_BYTES."""
+def read_data(source_dir: str | None) -> dict:
+    """The regular files beside the submission (one folder level deep) as
+    ``{relative path: bytes}``, never code, notebooks or databases, never through
+    symlinks, at most MAX_DATA_BYTES: read by the grader, written into the sandbox's own
+    ``/tmp`` by :func:`write_data`."""
+    found = {}
     if not source_dir or not os.path.isdir(source_dir):
-        return
-    budget, count = MAX_DATA_BYTES, 0
+        return found
+    budget = MAX_DATA_BYTES
     for root, dirs, files in os.walk(source_dir, followlinks=False):
         depth = os.path.relpath(root, source_dir).count(os.sep) + (root != source_dir)
         dirs[:] = [d for d in dirs if not d.startswith(".") and depth < 1]
@@ -85,13 +88,23 @@ def copy_data(source_dir: str | None, target: str) -> None:
                     or os.path.islink(path) or not os.path.isfile(path):
                 continue
             size = os.path.getsize(path)
-            if size > budget or count >= MAX_DATA_FILES:
+            if size > budget or len(found) >= MAX_DATA_FILES:
                 continue
-            dest = os.path.join(target, os.path.relpath(path, source_dir))
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
-            shutil.copyfile(path, dest, follow_symlinks=False)
+            with open(path, "rb") as handle:
+                found[os.path.relpath(path, source_dir)] = handle.read(size)
             budget -= size
-            count += 1
+    return found
+
+
+def write_data(files: dict, target: str) -> None:
+    """Write :func:`read_data`'s files under ``target`` (relative paths inside it only)."""
+    for relative, data in files.items():
+        dest = os.path.normpath(os.path.join(target, relative))
+        if not isinstance(data, bytes) or not _inside(dest, target) or dest == target:
+            continue
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        with open(dest, "wb") as handle:
+            handle.write(data)
 
 
 def _libc():
@@ -190,12 +203,13 @@ def _inside(path: str, root: str) -> bool:
 def library_roots() -> tuple[str, ...]:
     """Folders whose files the sandbox may read: the Python installation, the virtual
     environment, and the course_lib package (installed editable, so outside it)."""
+    import importlib.util
     import sysconfig
-    import course_lib
-    import exercise_checks
-    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-             os.path.dirname(os.path.abspath(course_lib.__file__)),
-             os.path.dirname(os.path.abspath(exercise_checks.__file__))}
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    for package in ("exercise_checks", "grader", "course_lib"):
+        spec = importlib.util.find_spec(package)  # course_lib: absent from the jail
+        if spec is not None and spec.origin and os.path.exists(spec.origin):
+            roots.add(os.path.dirname(os.path.abspath(spec.origin)))
     for key in ("stdlib", "platstdlib", "purelib", "platlib"):
         path = sysconfig.get_paths().get(key)
         if path:
