@@ -37,20 +37,81 @@ import numpy as np
 _backend = None
 
 __all__ = ["assert_close", "assert_own_work", "assert_raises", "run_in_student", "delegations",
-           "optimizer_step"]
+           "optimizer_step", "state_steps", "observe_call"]
 
 
-def optimizer_step(optimizer, params):
-    """``optimizer.step()`` for a probe: afterwards ``params`` (the probe's own tensors,
-    in the order of the optimizer's parameter groups) hold the updated values.
+def optimizer_step(optimizer, params, closure=None):
+    """``optimizer.step()`` (or ``optimizer.step(closure)``) for a probe: afterwards
+    ``params`` (the probe's own tensors, in the order of the optimizer's parameter groups)
+    hold the updated values; returns what ``step`` returned.
 
-    In a kernel this is simply ``optimizer.step()``. Under the course grader the
+    In a kernel this is simply ``optimizer.step(closure)``. Under the course grader the
     student's optimizer lives in the sandbox: the values and gradients of ``params`` are
     sent to it, its ``step()`` runs there, and the new values are written into
-    ``params`` here (a changed number or shape of parameters fails the test)."""
+    ``params`` here (a changed number or shape of parameters fails the test). A
+    ``closure`` is evaluated here, and the student's ``step(closure)`` receives one that
+    hands over the gradients and the loss it computed."""
     if _backend is not None and _backend.is_remote(optimizer):
-        return _backend.optimizer_step(optimizer, list(params))
-    return optimizer.step()
+        return _backend.optimizer_step(optimizer, list(params), closure)
+    return optimizer.step() if closure is None else optimizer.step(closure)
+
+
+def state_steps(optimizer, params):
+    """``float(optimizer.state[p]["step"])`` for each of ``params`` (-1.0 where the state
+    has no ``"step"``, NaN where it is not a number), wherever the optimizer lives."""
+    if _backend is not None and _backend.is_remote(optimizer):
+        return _backend.state_steps(optimizer, list(params))
+    out = []
+    for p in params:
+        state = optimizer.state.get(p, {}) if hasattr(optimizer.state, "get") else {}
+        try:
+            out.append(float(state["step"]) if "step" in state else -1.0)
+        except (TypeError, ValueError, RuntimeError):
+            out.append(float("nan"))
+    return out
+
+
+def observe_call(func, *args, **kwargs):
+    """Call ``func(*args, **kwargs)`` and report what the call did besides its result,
+    seen where the student's code runs (the sandbox, under the course grader).
+
+    Returns
+    -------
+    result
+        What ``func`` returned.
+    report : dict
+        ``"global_rng"``: whether the call used NumPy's global random state
+        (``np.random.seed``, ``np.random.uniform``, ...) instead of its ``generator``;
+        ``"replaced"``: ``{position: [index, ...]}``, for each list argument, the entries
+        that the call replaced by other objects instead of updating them in place.
+    """
+    if _backend is not None and _backend.is_remote(func):
+        return _backend.observe_call(func, args, kwargs)
+    result, report = _observed(func, args, kwargs)
+    report["replaced"] = {int(k): v for k, v in report["replaced"].items()}
+    return result, report
+
+
+def _same_state(a, b):
+    return a[0] == b[0] and np.array_equal(a[1], b[1]) and tuple(a[2:]) == tuple(b[2:])
+
+
+def _observed(func, args, kwargs):
+    before = {i: list(a) for i, a in enumerate(args) if isinstance(a, list)}
+    state = np.random.get_state()
+    np.random.seed(20260101)  # a known state, so that reseeding it shows too
+    known = np.random.get_state()
+    try:
+        result = func(*args, **kwargs)
+        used = not _same_state(known, np.random.get_state())
+    finally:
+        np.random.set_state(state)
+    replaced = {}
+    for i, entries in before.items():
+        now = args[i]
+        replaced[str(i)] = [j for j, old in enumerate(entries)
+                            if j >= len(now) or now[j] is not old]
+    return result, {"global_rng": bool(used), "replaced": replaced}
 
 
 # ---------------------------------------------------------------------------------------
@@ -68,8 +129,17 @@ def _as_array(value, name):
         raise AssertionError(f"{name} is not an array of numbers ({error})") from None
     if array.dtype == object:
         raise AssertionError(
-            f"{name} is not an array of numbers (got {type(value).__name__})")
+            f"{name} is not an array of numbers (got {_student_type(value)})")
     return array
+
+
+def _student_type(value):
+    """The type name of ``value`` as the student knows it (their class's name for one of
+    their objects under the course grader)."""
+    if _backend is not None and _backend.is_remote(value):
+        description = object.__getattribute__(value, "_description")
+        return str(description.get("type") or "object")
+    return type(value).__name__
 
 
 _KINDS = {"b": "boolean", "i": "integer", "u": "unsigned integer", "f": "floating point",
@@ -92,7 +162,7 @@ def _fmt_pair(a, e):
 
 
 def assert_close(actual, expected, *, name, rtol=1e-10, atol=0.0, hint=None,
-                 equal_nan=False):
+                 equal_nan=False, dtype=None, mistakes=None):
     """Assert that ``actual`` matches ``expected`` elementwise, with a targeted message.
 
     Checks, in order: ``actual`` is not ``None``; it is an array of numbers; its shape is
@@ -112,6 +182,12 @@ def assert_close(actual, expected, *, name, rtol=1e-10, atol=0.0, hint=None,
         Appended to the message: the likely mistake ("Glorot uses fan_in + fan_out").
     equal_nan : bool
         Treat NaN in the same places as equal (for documented non-finite behaviour).
+    dtype : numpy dtype, optional
+        The dtype ``actual`` must have (``np.float64`` where the exercise asks for it).
+    mistakes : dict, optional
+        ``{hint: what that mistake gives}``: when ``actual`` fails and matches one of these
+        values, that hint is shown instead of ``hint`` (a hint follows from what the test
+        found, not from a guess).
 
     Raises
     ------
@@ -120,7 +196,20 @@ def assert_close(actual, expected, *, name, rtol=1e-10, atol=0.0, hint=None,
     """
     actual = _as_array(actual, name)
     expected = np.asarray(expected)
+    for text, value in (mistakes or {}).items():
+        try:
+            alternative = np.asarray(value)
+            if alternative.shape == actual.shape and not np.allclose(
+                    alternative, expected, rtol=rtol, atol=atol, equal_nan=True) and np.allclose(
+                    actual, alternative, rtol=max(rtol, 1e-9), atol=atol, equal_nan=True):
+                hint = text
+                break
+        except (TypeError, ValueError):
+            continue
     suffix = f"\nHint: {hint}" if hint else ""
+    if dtype is not None and actual.dtype != np.dtype(dtype):
+        raise AssertionError(
+            f"{name} has dtype {actual.dtype} where {np.dtype(dtype)} was asked for{suffix}")
     if actual.shape != expected.shape:
         raise AssertionError(
             f"{name} has shape {actual.shape} where {expected.shape} was expected{suffix}")

@@ -231,7 +231,9 @@ def load_cases(assignment):
     (``{grade_id: [(old, new), ...]}`` applied to the solution, each ``old`` required to
     occur) and ``append`` (``{grade_id: code added at the end}``), and ``added`` (code
     cells the student inserted: ``[(grade_id of the cell before, source), ...]``). The
-    resolved case has ``answers`` with full replacement sources.
+    resolved case has ``answers`` with full replacement sources. ``fails_course`` (default:
+    ``fails``) and ``message_course`` are what the course grader must give where its
+    NumPy-only sandbox, which cannot import torch, differs from a kernel.
     """
     module = importlib.import_module(f"grading_cases.{assignment}")
     solutions = solution_answers(assignment)
@@ -247,7 +249,8 @@ def load_cases(assignment):
             answers[grade_id] = source
         for grade_id, extra in case.get("append", {}).items():
             answers[grade_id] = answers.get(grade_id, solutions[grade_id]) + "\n\n" + extra
-        resolved.append(dict(case, answers=answers, fails=frozenset(case["fails"])))
+        resolved.append(dict(case, answers=answers, fails=frozenset(case["fails"]),
+                             fails_course=frozenset(case.get("fails_course", case["fails"]))))
     return resolved
 
 

@@ -159,17 +159,18 @@ def compute_fans(shape):
          "wrapped by a helper: delegation",
          answers={"glorot": '''
 import functools
-import torch
 
 
-def _through_torch(init, shape, gain=1.0, generator=None):
+def _through_torch(name, shape, gain=1.0, generator=None):
+    import torch
     generator = np.random.default_rng() if generator is None else generator
     weight = torch.empty(tuple(shape), dtype=torch.float64)
     seed = int(generator.integers(2**62))
+    init = getattr(torch.nn.init, name)
     return init(weight, gain, torch.Generator().manual_seed(seed)).numpy()
 
 
-glorot_uniform = functools.partial(_through_torch, torch.nn.init.xavier_uniform_)
+glorot_uniform = functools.partial(_through_torch, "xavier_uniform_")
 
 
 def glorot_normal(shape, gain=1.0, generator=None):
