@@ -70,9 +70,12 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
 #: in them, in their existing structure (same list length, same array shapes), so a test
 #: that checks an in-place update reads the same in the kernel and in the grader, while
 #: a change to any other argument never reaches the test's own objects.
+#: Inputs that must NOT change (dropout's ``x``, Adam's ``grad``) are listed too, so that
+#: the test, which compares them with its own copy, sees the change in both places.
 IN_PLACE: dict[str, dict[str, tuple[tuple[int, str], ...]]] = {
-    "batchnorm": {"batchnorm_forward": ((3, "running_mean"), (4, "running_var"))},
-    "adam": {"adam_step": ((0, "param"), (2, "state"))},
+    "dropout": {"dropout_forward": ((0, "x"),), "dropout_backward": ((0, "dout"),)},
+    "batchnorm": {"batchnorm_forward": ((0, "x"), (3, "running_mean"), (4, "running_var"))},
+    "adam": {"adam_step": ((0, "param"), (1, "grad"), (2, "state"))},
     "clipping": {"clip_by_value": ((0, "grads"),), "clip_by_global_norm": ((0, "grads"),)},
 }
 

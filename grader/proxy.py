@@ -139,7 +139,7 @@ class Connection:
         return codec.decode(reply["ok"], self.make_handle) if isinstance(
             reply["ok"], bytes) else reply["ok"]
 
-    def call(self, remote, args, kwargs):
+    def call(self, remote, args, kwargs, observe=False):
         declared = self.in_place.get(remote.__course_name__, ()) if \
             remote.__course_name__ else ()
         wanted = []
@@ -149,7 +149,7 @@ class Connection:
             elif keyword in kwargs:
                 wanted.append(keyword)
         reply = self.ask({"op": "call", "id": remote._handle_id, "args": args,
-                          "kwargs": kwargs, "inplace": wanted})
+                          "kwargs": kwargs, "inplace": wanted, "observe": bool(observe)})
         if not isinstance(reply, dict):
             raise SandboxLimit("protocol", "invalid reply from the sandbox")
         result = codec.decode(reply.get("result"), self.make_handle)
@@ -159,15 +159,32 @@ class Connection:
             original = args[key] if isinstance(key, int) else kwargs[key]
             label = (f"argument {key + 1}" if isinstance(key, int) else key)
             update_in_place(original, after.get(str(key)), remote.__course_name__, label)
+        if observe:
+            return result, _observation(codec.decode(reply.get("observed"), None))
         return result
 
-    def optimizer_step(self, optimizer, params):
-        """One ``step()`` of the sandboxed ``optimizer`` on the grader's ``params``."""
+    def optimizer_step(self, optimizer, params, closure=None):
+        """One ``step()`` of the sandboxed ``optimizer`` on the grader's ``params``.
+
+        With a ``closure`` (the probe's own), it is evaluated here first; the student's
+        ``step(closure)`` gets a stand-in that hands over the gradients and the loss it
+        computed, so a step that does not call its closure sees no gradients. Returns
+        what ``step()`` returned (the loss as a float, or ``None``)."""
         import torch
+        loss = None
+        if closure is not None:
+            loss = closure()
+            loss = float(loss) if loss is not None else None
         values = [p.detach().clone() for p in params]
         grads = [None if p.grad is None else p.grad.detach().clone() for p in params]
         new = self.ask({"op": "optimizer_step", "id": optimizer._handle_id,
-                        "values": values, "grads": grads})
+                        "values": values, "grads": grads, "closure": loss})
+        returned = None
+        if closure is not None:
+            if not isinstance(new, dict) or set(new) != {"params", "loss"}:
+                raise AssertionError("the optimizer's step() did not complete")
+            returned = new["loss"] if type(new["loss"]) is float else None
+            new = new["params"]
         if not isinstance(new, list) or len(new) != len(params):
             raise AssertionError("the optimizer's step() changed its list of parameters")
         with torch.no_grad():
@@ -176,6 +193,28 @@ class Connection:
                     raise AssertionError(f"step() left parameter {i} with another shape or "
                                          f"type")
                 p.copy_(value)
+        return returned
+
+    def state_steps(self, optimizer):
+        steps = self.ask({"op": "state_steps", "id": optimizer._handle_id})
+        if not isinstance(steps, list) or not all(type(v) is float for v in steps):
+            raise AssertionError("the optimizer's state could not be read")
+        return steps
+
+
+def _observation(report):
+    """The sandbox's report of ``exercise_checks.observe_call``, checked as plain data."""
+    out = {"global_rng": False, "replaced": {}}
+    if not isinstance(report, dict):
+        return out
+    out["global_rng"] = report.get("global_rng") is True
+    replaced = report.get("replaced")
+    if isinstance(replaced, dict):
+        for key, value in replaced.items():
+            if isinstance(key, str) and key.isdigit() and isinstance(value, list) and all(
+                    type(v) is int for v in value):
+                out["replaced"][int(key)] = value[:1000]
+    return out
 
 
 def update_in_place(original, new, name, label):
@@ -331,8 +370,14 @@ class Backend:
             raise AssertionError("run_in_student needs a probe of exercise_checks.probes")
         return probe(*args, **kwargs)
 
-    def optimizer_step(self, optimizer, params):
-        self._connection().optimizer_step(optimizer, params)
+    def optimizer_step(self, optimizer, params, closure=None):
+        return self._connection().optimizer_step(optimizer, params, closure)
+
+    def state_steps(self, optimizer, params):
+        return self._connection().state_steps(optimizer)
+
+    def observe_call(self, func, args, kwargs):
+        return self._connection().call(func, tuple(args), dict(kwargs), observe=True)
 
 
 def trusted_imports(sources, namespace) -> set[str]:

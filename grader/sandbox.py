@@ -497,6 +497,12 @@ def _safe_text(obj, limit=MAX_MESSAGE):
     return text if len(text) <= limit else text[:limit] + " ..."
 
 
+def _state_steps(optimizer):
+    from exercise_checks import state_steps
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    return state_steps(optimizer, params)
+
+
 class _Child:
     def __init__(self, sock, shell, labels, sink_state):
         self.sock, self.shell, self.labels, self.out = sock, shell, labels, sink_state
@@ -564,18 +570,28 @@ class _Child:
                 found[name] = self.shell.user_ns[name]
         return self.encode(found)
 
-    def call_result(self, func, args, kwargs, inplace=()):
+    def call_result(self, func, args, kwargs, inplace=(), observe=False):
         """Call; reply with the result and, for the positions and keywords the grader
         names in ``inplace``, what the call left in those arguments (never written into
-        the grader's own objects: the test compares them)."""
-        result = func(*args, **kwargs)
+        the grader's own objects: the test compares them). ``observe``: also what the
+        call did here (``exercise_checks.observe_call``: NumPy's global random state
+        used, list entries replaced instead of updated in place)."""
+        observed = None
+        if observe:
+            from exercise_checks import _observed
+            result, observed = _observed(func, args, kwargs)
+        else:
+            result = func(*args, **kwargs)
         after = {}
         for key in inplace:
             if isinstance(key, int) and 0 <= key < len(args):
                 after[str(key)] = args[key]
             elif isinstance(key, str) and key in kwargs:
                 after[key] = kwargs[key]
-        return {"result": self.encode(result), "after": self.encode(after)}
+        reply = {"result": self.encode(result), "after": self.encode(after)}
+        if observed is not None:
+            reply["observed"] = self.encode(observed)
+        return reply
 
     def optimizer_step(self, request):
         """Give the optimizer's parameters the grader's values and gradients, run its
@@ -591,8 +607,28 @@ class _Child:
             for p, value, grad in zip(params, values, grads):
                 p.copy_(value)
                 p.grad = None if grad is None else grad.clone()
-        optimizer.step()
-        return self.encode([p.detach().clone() for p in params])
+        if request.get("closure") is None:
+            optimizer.step()
+            return self.encode([p.detach().clone() for p in params])
+        # the grader evaluated the probe's closure already: this one gives its gradients
+        # and loss to the student's step() when (and only if) step() calls it
+        for p in params:
+            p.grad = None
+
+        def closure():
+            with torch.no_grad():
+                for p, grad in zip(params, grads):
+                    p.grad = None if grad is None else grad.clone()
+            return torch.tensor(float(request["closure"]), dtype=torch.float64)
+
+        returned = optimizer.step(closure)
+        loss = float(returned) if isinstance(returned, (torch.Tensor, float, int)) else None
+        return self.encode({"params": [p.detach().clone() for p in params], "loss": loss})
+
+    def state_steps(self, request):
+        """``optimizer.state[p]["step"]`` of each parameter (-1 where there is none)."""
+        optimizer = self.registry[request["id"]]
+        return self.encode(_state_steps(optimizer))
 
     def handle(self, request):
         op = request["op"]
@@ -605,9 +641,12 @@ class _Child:
         if op == "call":
             return self.encode(self.call_result(self.registry[request["id"]],
                                                 request["args"], request["kwargs"],
-                                                request.get("inplace", ())))
+                                                request.get("inplace", ()),
+                                                bool(request.get("observe")))))
         if op == "optimizer_step":
             return self.optimizer_step(request)
+        if op == "state_steps":
+            return self.state_steps(request)
         target = self.registry[request["id"]]
         if op == "getattr":
             return self.encode(getattr(target, request["name"]))
