@@ -642,7 +642,7 @@ class _Child:
             return self.encode(self.call_result(self.registry[request["id"]],
                                                 request["args"], request["kwargs"],
                                                 request.get("inplace", ()),
-                                                bool(request.get("observe")))))
+                                                bool(request.get("observe"))))
         if op == "optimizer_step":
             return self.optimizer_step(request)
         if op == "state_steps":
