@@ -15,7 +15,7 @@ import grading_harness as harness
 pytestmark = pytest.mark.slow
 
 CASES = {assignment: harness.load_cases(assignment) for assignment in harness.ASSIGNMENTS}
-INTERNAL = ("StudentError", "assert_own_work", "Remote", "handle", "proxy", "sandbox",
+INTERNAL = ("StudentError", "assert_own_work", "Remote", "handle", "proxy",
             "HandleTuple", "__grader__")
 
 

@@ -88,3 +88,39 @@ class Adam(torch.optim.Optimizer):
 '''},
          fails=set()),
 ]
+
+# Wrong answers that earlier hidden tests let through.
+CASES += [
+    dict(student="grad-changed-in-place", why="L2 weight decay added into the caller's grad",
+         edits={"adam-step": [("            grad = grad + weight_decay * param",
+                               "            grad += weight_decay * param")]},
+         # test-adamw also calls adam_step with L2 decay (to show the difference)
+         fails={"test-adam-l2", "test-adamw"}, message="changed its grad argument in place"),
+    dict(student="efficient-eps-ordering", why="the paper's 'efficient' form: eps added to "
+         "sqrt(v) before the bias correction, not to sqrt(v_hat) as torch",
+         edits={"adam-step": [("    m_hat = exp_avg / (1 - beta1 ** t)\n"
+                               "    v_hat = exp_avg_sq / (1 - beta2 ** t)\n"
+                               "    param -= lr * m_hat / (np.sqrt(v_hat) + eps)",
+                               "    step_size = lr * math.sqrt(1 - beta2 ** t) / (1 - beta1 ** t)\n"
+                               "    param -= step_size * exp_avg / (np.sqrt(exp_avg_sq) + eps)")]},
+         fails={"test-adam-step", "test-adam-l2", "test-adamw"}),
+    dict(student="class-global-step", why="one step counter for the optimizer instead of one "
+         "per parameter",
+         edits={"adam-class": [("        for group in self.param_groups:\n            lr, (beta1",
+                                "        self._t = getattr(self, \"_t\", 0) + 1\n"
+                                "        for group in self.param_groups:\n            lr, (beta1"),
+                               ("                t = state[\"step\"]\n", "                t = self._t\n")]},
+         fails={"test-adam-class"}),
+    dict(student="class-ignores-closure", why="step(closure) never calls the closure",
+         edits={"adam-class": [("            with torch.enable_grad():\n                loss = closure()\n",
+                                "            pass\n")]},
+         fails={"test-adam-class"}, message="step(closure) returned None"),
+    dict(student="class-default-betas", why="the betas of the defaults for every group",
+         edits={"adam-class": [('group["lr"], group["betas"], group["eps"]',
+                                'group["lr"], self.defaults["betas"], group["eps"]')]},
+         fails={"test-adam-class-groups"}),
+    dict(student="class-default-weight-decay", why="the weight decay of the defaults for every group",
+         edits={"adam-class": [('weight_decay = group["weight_decay"]',
+                                'weight_decay = self.defaults["weight_decay"]')]},
+         fails={"test-adam-class-groups"}),
+]

@@ -180,3 +180,47 @@ def glorot_normal(shape, gain=1.0, generator=None):
 '''},
          fails={"test-glorot-uniform"}, message="torch.nn.init"),
 ]
+
+# Wrong answers that earlier hidden tests let through (dtype, generator=None, global RNG).
+CASES += [
+    dict(student="normal-float32", why="glorot_normal returns float32 where float64 is asked for",
+         edits={"glorot": [("    return generator.normal(0.0, std, size=tuple(shape))",
+                            "    return generator.normal(0.0, std, size=tuple(shape)).astype(np.float32)")]},
+         fails={"test-glorot-normal"}),
+    dict(student="none-means-fixed-seed", why="generator=None gives a fixed seed: every call "
+         "draws the same numbers",
+         edits={"he": [("generator = np.random.default_rng() if generator is None else generator",
+                        "generator = np.random.default_rng(0) if generator is None else generator")]},
+         fails={"test-he-uniform", "test-he-normal"}),
+    dict(student="none-means-global-rng", why="generator=None draws from NumPy's global state",
+         edits={"glorot": [("generator = np.random.default_rng() if generator is None else generator",
+                            "generator = np.random if generator is None else generator")]},
+         fails={"test-glorot-uniform", "test-glorot-normal"}),
+    dict(student="seeds-global-rng", why="he_uniform reseeds NumPy's global state (np.random.seed) "
+         "on every call, though it draws from generator",
+         edits={"he": [('''    generator = np.random.default_rng() if generator is None else generator
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
+    fan_in, fan_out = compute_fans(shape)
+    fan = fan_in if mode == "fan_in" else fan_out
+    std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
+    bound''', '''    np.random.seed(0)
+    generator = np.random.default_rng() if generator is None else generator
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
+    fan_in, fan_out = compute_fans(shape)
+    fan = fan_in if mode == "fan_in" else fan_out
+    std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
+    bound''')]},
+         fails={"test-he-uniform"}),
+    dict(student="stds-input-from-global", why="activation_stds draws its input from np.random",
+         edits={"activation-stds": [("h = generator.standard_normal((batch, width))",
+                                     "h = np.random.standard_normal((batch, width))")]},
+         fails={"test-activation-stds"}),
+    dict(student="other-valid-forms-2", why="shape as a list, uniform from rng.random, a float64 "
+         "cast and a seeded generator made from another one's draw: full marks",
+         edits={"glorot": [("    return generator.uniform(-bound, bound, size=tuple(shape))",
+                            "    u = generator.random(list(shape))\n"
+                            "    return ((2.0 * u - 1.0) * bound).astype(np.float64)")]},
+         fails=set()),
+]
