@@ -294,6 +294,8 @@ def _store(gb, paths, outcome: Outcome, source_sha, by_key, engine: str, result:
     if outcome.autograded is not None:  # None: nbgrader wrote its own
         _write_atomic(autograded_path, json.dumps(outcome.autograded, indent=1, ensure_ascii=False) + "\n")
     _write_atomic(feedback_path, outcome.html)
+    from grader.feedback import install_mathjax
+    install_mathjax(paths["feedback"])  # the pages' MathJax, offline (once per folder)
     status, reason = report.status_and_reason(graded)
     submission = by_key[(task.assignment, task.student)]
     state = gradebook.StateRow(

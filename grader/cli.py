@@ -7,6 +7,7 @@ Examples, from the course folder::
     course-grade autograde init --zip downloads/init.zip
     course-grade autograde --scheduler tcp://10.0.0.5:8786
     course-grade export                         # grades.csv again from the gradebook
+    course-grade validate exercises/init/init.ipynb   # a student: the visible tests
 
 Exit status: 0 when the batch completed, whatever the students' notebooks did; 2 for a
 mistake of the instructor (bad option, missing course folder, unknown assignment,
@@ -86,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
                                              "status, reason, engine) from the course's gradebook.")
     export.add_argument("--course-dir", type=Path, default=Path("."), help="the course folder (default: .)")
     export.add_argument("--to", type=Path, help="output file (default: <course-dir>/grades.csv)")
+
+    check = commands.add_parser(  # a student's command: grader/validate.py
+        "validate", help="run a notebook's visible tests as they run at grading time",
+        description="Run the visible tests of NOTEBOOK exactly as `course-grade autograde` "
+                    "runs the tests (sandbox, messages of the feedback), before handing it in.")
+    check.add_argument("notebook", type=Path, metavar="NOTEBOOK")
+    check.add_argument("--release", type=Path, metavar="RELEASE.ipynb",
+                       help="the assignment's release notebook (default: found in exercises/)")
     return parser
 
 
@@ -153,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "autograde":
         return _autograde(args)
+    if args.command == "validate":
+        from grader.validate import validate
+        return validate(args.notebook, args.release)
     return _export(args)
 
 
