@@ -237,6 +237,11 @@ def update_in_place(original, new, name, label):
             wrong("into a value of another shape")
         with torch.no_grad():
             original.copy_(new)
+        if original.is_leaf:  # its gradient too (clipping works on .grad)
+            grad = new.grad
+            if grad is not None and grad.shape != original.shape:
+                wrong("(its .grad) into a value of another shape")
+            original.grad = None if grad is None else grad.to(dtype=original.dtype)
     elif isinstance(original, list):
         if not isinstance(new, list) or len(new) != len(original):
             wrong(f"(its length from {len(original)} to "

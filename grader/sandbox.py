@@ -317,6 +317,27 @@ def _mirror(status: int) -> None:
     os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
 
 
+def _namespace_init() -> None:
+    """Pid 1 of a submission's pid namespace: waits for the student's process (pid 2, so
+    that signals and limits act on it as on any process) and ends as it ends; when pid 1
+    ends, the kernel kills everything else in the namespace."""
+    import ctypes
+    try:
+        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # die with the parent
+    except (OSError, AttributeError):
+        pass
+    os.closerange(3, 1 << 16)
+    while True:
+        try:
+            _, status = os.waitpid(-1, 0)
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            os._exit(1)
+        if _ == 2:
+            _mirror(status)
+
+
 def _intermediate(request, child_end, pid_pipe, isolated) -> None:
     """The forked process between the zygote and the child: enters the namespaces, forks
     the child (pid 1 there), says its pid, and ends as it ends."""
@@ -325,11 +346,12 @@ def _intermediate(request, child_end, pid_pipe, isolated) -> None:
         ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # die with the zygote
     except (OSError, AttributeError):
         pass
-    workdir = "/tmp"
+    workdir = "/tmp/work"   # in the fresh tmpfs (the audit hook allows it only)
     try:
         if isolated:
             from grader import isolation
             isolation.enter_private_namespaces(TMP_MB)
+            os.mkdir(workdir, 0o700)
         else:
             workdir = request["workdir"]
         child = os.fork()
@@ -344,6 +366,8 @@ def _intermediate(request, child_end, pid_pipe, isolated) -> None:
     if child == 0:
         try:
             os.close(pid_pipe)
+            if isolated and os.fork() != 0:
+                _namespace_init()
             _child_main(child_end, request, workdir, isolated)
         except BaseException:  # noqa: BLE001  (report a failed set-up)
             import traceback
