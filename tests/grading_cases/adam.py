@@ -124,3 +124,48 @@ CASES += [
                                 'weight_decay = self.defaults["weight_decay"]')]},
          fails={"test-adam-class-groups"}),
 ]
+
+CASES += [
+    dict(student="class-torch-like-state", why="the step count kept as a tensor as torch does, "
+         "the closure evaluated with gradients enabled, state made lazily: full marks",
+         answers={"adam-class": '''
+class Adam(torch.optim.Optimizer):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 decoupled_weight_decay=False):
+        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,
+                    "decoupled_weight_decay": decoupled_weight_decay}
+        super().__init__(params, defaults)
+
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        with torch.no_grad():
+            for group in self.param_groups:
+                b1, b2 = group["betas"]
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    state = self.state[p]
+                    if len(state) == 0:
+                        state["step"] = torch.tensor(0.0)
+                        state["exp_avg"] = torch.zeros_like(p)
+                        state["exp_avg_sq"] = torch.zeros_like(p)
+                    state["step"] += 1
+                    t = float(state["step"])
+                    g = p.grad
+                    if group["weight_decay"]:
+                        if group["decoupled_weight_decay"]:
+                            p.mul_(1 - group["lr"] * group["weight_decay"])
+                        else:
+                            g = g.add(p, alpha=group["weight_decay"])
+                    state["exp_avg"].lerp_(g, 1 - b1)
+                    state["exp_avg_sq"].mul_(b2).addcmul_(g, g, value=1 - b2)
+                    m_hat = state["exp_avg"] / (1 - b1 ** t)
+                    v_hat = state["exp_avg_sq"] / (1 - b2 ** t)
+                    p.sub_(group["lr"] * m_hat / (v_hat.sqrt() + group["eps"]))
+        return loss
+'''},
+         fails=set()),
+]
