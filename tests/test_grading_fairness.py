@@ -184,3 +184,92 @@ def test_added_cells_run_where_the_student_put_them(tmp_path):
     texts = ["".join(c["source"]) for c in feedback["cells"]]
     assert texts.index("top = 1") == 0
     assert texts.index("def helper(x):\n    return x") == texts.index("import numpy as np") + 1
+
+
+# -- checks that say what they found ---------------------------------------------------
+
+def test_assert_close_dtype_and_the_hint_of_the_mistake_found():
+    from exercise_checks import assert_close
+    with pytest.raises(AssertionError, match="dtype float32 where float64 was asked for"):
+        assert_close(np.ones(3, np.float32), np.ones(3), name="w", dtype=np.float64)
+    x = np.array([1.0, 2.0])
+    mistakes = {"divided by p": x / 0.2, "not scaled": x}
+    with pytest.raises(AssertionError, match="Hint: divided by p"):
+        assert_close(x / 0.2, x / 0.8, name="out", hint="generic", mistakes=mistakes)
+    with pytest.raises(AssertionError, match="Hint: generic"):
+        assert_close(x * 7, x / 0.8, name="out", hint="generic", mistakes=mistakes)
+    assert_close(x / 0.8, x / 0.8, name="out", mistakes=mistakes)
+
+
+def test_observe_call_sees_the_global_rng_and_replaced_entries():
+    from exercise_checks import observe_call
+
+    def clip_replacing(grads, c):
+        for i, g in enumerate(grads):
+            grads[i] = np.clip(g, -c, c)
+
+    def clip_in_place(grads, c):
+        for g in grads:
+            np.clip(g, -c, c, out=g)
+
+    grads = [np.array([3.0, -3.0]), np.array([0.5])]
+    assert observe_call(clip_replacing, grads, 1.0)[1] == {"global_rng": False,
+                                                           "replaced": {0: [0, 1]}}
+    assert observe_call(clip_in_place, [np.ones(2)], 1.0)[1]["replaced"] == {0: []}
+    before = np.random.get_state()
+    assert observe_call(lambda: np.random.seed(0))[1]["global_rng"]
+    assert observe_call(lambda: np.random.uniform())[1]["global_rng"]
+    assert not observe_call(lambda: np.random.default_rng().uniform())[1]["global_rng"]
+    after = np.random.get_state()   # the caller's global state is left as it was
+    assert np.array_equal(before[1], after[1]) and before[2] == after[2]
+
+
+# -- feedback: messages are shown, hidden lines never -----------------------------------
+
+def _source_with_hidden(lines):
+    hidden = "\n".join(lines)
+    return {"cells": [{"cell_type": "code", "metadata": {"nbgrader": {
+        "grade": True, "solution": False, "grade_id": "test-x", "points": 1}},
+        "source": f"assert_close(f(1), 2, name='f(1)')\n### BEGIN HIDDEN TESTS\n{hidden}\n"
+                  f"### END HIDDEN TESTS", "outputs": [], "execution_count": None}],
+        "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+
+
+def _page(source, message):
+    from grader import feedback
+    from grader.engine import CellResult, NotebookResult
+    result = NotebookResult("ex", "s", [CellResult("test-x", 1, 0.0, "failed", message)],
+                            0.0, 1.0, [], {})
+    return feedback.build(result, source, None)
+
+
+def test_short_generic_hidden_lines_are_no_secret_and_messages_are_shown():
+    from grader import feedback
+    source = _source_with_hidden([
+        "    assert_close(out, reference_of_the_hidden_case(x, 0.37), name=f'out (N={n})',",
+        "                 rtol=1e-10, atol=1e-12,",
+        "                 hint=\"normalize with the biased variance\")"])
+    secrets = feedback.secret_lines(source)
+    assert secrets == {"assert_close(out, reference_of_the_hidden_case(x, 0.37), "
+                       "name=f'out (N={n})',"}
+    message = ("out (N=5) differs from the expected values in 3 of 10 entries; ... "
+               "(rtol=1e-10, atol=1e-12)\nHint: normalize with the biased variance")
+    nb, page, notes = _page(source, message)
+    assert "withheld" not in page and not notes
+    assert "(rtol=1e-10, atol=1e-12)" in page and "normalize with the biased variance" in page
+
+
+def test_a_whole_hidden_line_in_a_message_is_cut_out_and_the_rest_shown():
+    secret = "expected = torch_reference(secret_input_of_the_test, 0.37)"
+    source = _source_with_hidden([secret])
+    nb, page, notes = _page(source, f"your output echoed {secret} here; and more")
+    assert secret not in page and "torch_reference" not in page
+    assert "your output echoed" in page and "and more" in page and "withheld" not in page
+
+
+def test_the_score_table_escapes_once():
+    source = _source_with_hidden(["x = compute_the_hidden_reference(1, 2, 3)"])
+    nb, page, notes = _page(source, "p isn't a probability: <b> & 'quotes'")
+    table = page[page.index("<table"):page.index("</table>")]
+    assert "&#x27;" not in table and "&amp;#" not in table and "&amp;lt;" not in table
+    assert "isn't" in table and "&lt;b&gt; &amp; 'quotes'" in table
