@@ -254,6 +254,25 @@ def load_cases(assignment):
     return resolved
 
 
+def expected_messages(case, course=False):
+    """``{grade_id: text its output must contain}``: a case's ``message`` (``message_course``
+    for the course grader) is a text for every cell it fails, or such a dict."""
+    message = case.get("message_course", case.get("message")) if course else case.get("message")
+    fails = case["fails_course"] if course else case["fails"]
+    if not message:
+        return {}
+    if isinstance(message, dict):
+        return dict(message)
+    return {grade_id: message for grade_id in fails}
+
+
+def is_delegation(case):
+    """Whether a case calls the routine it should write (its message is then also the
+    own-work check's); ``own_work`` in the case says so explicitly."""
+    student = case["student"]
+    return case.get("own_work", "delegat" in student or student.endswith("-torch"))
+
+
 def grade_with_course_grader(course_dir, submissions, messages=False):
     """Grade ``submissions`` with the course grader (``grader.engine``), one
     warm worker for all of them; same arguments and result as ``grade_with_nbgrader``,

@@ -109,12 +109,12 @@ CASES += [
     dict(student="eps-outside-sqrt", why="divides by sqrt(var) + eps in training",
          edits={"batchnorm-forward": [("    std = np.sqrt(var + eps)\n", "    std = np.sqrt(var) + eps\n")]},
          fails={"test-bn-forward", "test-bn-backward-dx", "test-bn-backward-params"},
-         message="you added eps outside the square root"),
+         message={"test-bn-forward": "you added eps outside the square root"}),
     dict(student="unbiased-hint", why="normalizes with the unbiased variance: the hint says so",
          edits={"batchnorm-forward": [("var = x.var(axis=0)  ", "var = x.var(axis=0, ddof=1)  "),
                                       ("momentum * var * n / (n - 1)", "momentum * var")]},
          fails={"test-bn-forward", "test-bn-backward-dx", "test-bn-backward-params"},
-         message="you normalized with the unbiased variance"),
+         message={"test-bn-forward": "you normalized with the unbiased variance"}),
     dict(student="dict-cache-explicit-backward", why="a dict cache and the backward written with "
          "N explicitly: full marks",
          edits={"batchnorm-forward": [

@@ -126,7 +126,7 @@ CASES += [
          edits={"dropout": [("return x * mask / (1.0 - p), mask", "return x * mask / p, mask"),
                             ("    return dout * mask / (1.0 - p)", "    return dout * mask / p")]},
          fails={"test-dropout-scaling", "test-dropout-backward", "test-dropout-edges"},
-         message="divided by p"),
+         message={"test-dropout-scaling": "divided by p", "test-dropout-backward": "divided by p"}),
     dict(student="backward-nan-at-p1", why="backward divides by 1 - p = 0 at p = 1 (NaN)",
          edits={"dropout": [("    if p == 1.0:\n        return np.zeros_like(dout)\n", "")]},
          fails={"test-dropout-backward"}),
