@@ -121,6 +121,20 @@ def _forbidden(assignment):
         return ()
 
 
+#: characters of a cell's own output kept for the feedback (its end, as plain text)
+MAX_FEEDBACK_OUTPUT = 2_000
+
+
+def _excerpt(text, limit=MAX_FEEDBACK_OUTPUT):
+    """At most ``limit`` characters of the student's own output, as plain text: control
+    characters (ANSI escapes included) removed, the end kept when it is longer."""
+    import re
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]", "", text)
+    if len(text) > limit:
+        text = f"[... {len(text) - limit} characters of output not shown ...]\n" + text[-limit:]
+    return text
+
+
 def _is_memory_error(error):
     text = f"{error.get('type')}: {error.get('message')}"
     return error.get("type") == "MemoryError" or "can't allocate memory" in text \
@@ -343,7 +357,8 @@ class _Run:
             outcome = {}
         if not isinstance(outcome, dict):
             outcome = {}
-        output = outcome.get("output") if isinstance(outcome.get("output"), str) else ""
+        output = _excerpt(outcome.get("output") if isinstance(outcome.get("output"), str)
+                          else "")
         error = outcome.get("error") if isinstance(outcome.get("error"), dict) else None
         record["output"] = output
         if error is not None:

@@ -296,41 +296,72 @@ def install_audit_hook(workdir: str, channel_fd: int) -> None:
 # delegation guards
 # ---------------------------------------------------------------------------------------
 
-def _caller_is_library(frame, roots) -> bool:
-    filename = frame.f_code.co_filename if frame is not None else ""
-    return any(_inside(filename, r) for r in roots)
+def _student_frame(frame):
+    """The innermost frame of the student's code on the stack (a file outside the Python
+    installation and the course's packages: a notebook cell), or None."""
+    roots = library_roots()
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not any(_inside(filename, r) for r in roots) and filename != "<frozen>":
+            return frame
+        frame = frame.f_back
+    return None
 
 
-def _guard(func, dotted, roots):
-    @functools.wraps(func)
-    def guarded(*args, **kwargs):
-        frame = sys._getframe(1)
-        if not _caller_is_library(frame, roots):
-            raise DelegationError(
-                f"{frame.f_code.co_name} calls {dotted}: this part must be your own code, "
-                f"so it scores zero")
-        return func(*args, **kwargs)
+def _refuser(dotted):
+    """What replaces a forbidden routine: it never calls (nor holds) the original, so no
+    ``__wrapped__``, closure or default argument leads back to it."""
+    def refused(*args, **kwargs):
+        frame = _student_frame(sys._getframe(1))
+        where = frame.f_code.co_name if frame is not None else "your code"
+        raise DelegationError(f"{where} calls {dotted}: this part must be your own code, "
+                              f"so it scores zero")
 
-    guarded.__course_guard__ = True
-    return guarded
+    refused.__name__ = refused.__qualname__ = dotted.rsplit(".", 1)[-1]
+    refused.__course_guard__ = True
+    return refused
 
 
-def _guard_class(cls, dotted, roots):
-    original = cls.__init__
+def _guard_class(cls, dotted):
+    """Every function of a forbidden class (``__init__``, ``step``, ...) refuses: neither
+    ``Adam(...)`` nor ``torch.optim.Adam.step(my_optimizer)`` works."""
+    for attr, value in list(vars(cls).items()):
+        if isinstance(value, (staticmethod, classmethod)):
+            value = value.__func__
+        if not isinstance(value, types.FunctionType) or (
+                attr.startswith("__") and attr != "__init__"):
+            continue
+        try:
+            setattr(cls, attr, _refuser(f"{dotted}.{attr}" if attr != "__init__" else dotted))
+        except (TypeError, AttributeError):
+            pass
 
-    def __init__(self, *args, **kwargs):
-        frame = sys._getframe(1)
-        # super().__init__ from a student subclass, or Class(...) from a cell
-        if not _caller_is_library(frame, roots):
-            raise DelegationError(
-                f"{frame.f_code.co_name} uses {dotted}: this part must be your own code, "
-                f"so it scores zero")
-        original(self, *args, **kwargs)
 
-    try:
-        cls.__init__ = __init__
-    except (TypeError, AttributeError):
-        pass
+_DISPATCH_LIBRARY = []
+
+
+def _guard_aten(name):
+    """Refuse the aten operator ``name`` (every overload) in torch's dispatcher, so every
+    route to it (``torch.X``, ``torch.ops.aten.X``, ``torch._C._VariableFunctions.X``, a
+    torch routine that uses it) ends in the refusal."""
+    import warnings
+    import torch
+    packet = getattr(torch.ops.aten, name, None)
+    if packet is None:
+        return False
+    if not _DISPATCH_LIBRARY:
+        _DISPATCH_LIBRARY.append(torch.library.Library("aten", "IMPL"))
+    refuse = _refuser(f"torch.ops.aten.{name}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "overriding a previously registered kernel"
+        for overload in packet.overloads():
+            qualified = name if overload == "default" else f"{name}.{overload}"
+            for key in ("CPU", "CompositeImplicitAutograd"):
+                try:
+                    _DISPATCH_LIBRARY[0].impl(qualified, refuse, key)
+                except Exception:  # noqa: BLE001  (no kernel under that key)
+                    pass
+    return True
 
 
 def _resolve(dotted):
@@ -378,31 +409,40 @@ def block_native_file_readers() -> None:
 
 
 def install_guards(forbidden) -> list[str]:
-    """Replace each forbidden callable (a function, a class's ``__init__``, or the functions
-    of a forbidden module) by a guard; returns the dotted names guarded."""
-    roots = library_roots()
+    """Replace each forbidden callable (a function, every function of a class, every
+    function of a module, private ones included) by a refuser that does not hold the
+    original; ``torch.ops.aten.X`` entries are refused in torch's dispatcher. Returns the
+    dotted names guarded."""
     done = []
     for dotted in forbidden or ():
+        if dotted.startswith("torch.ops.aten."):
+            if "torch" in sys.modules and _guard_aten(dotted[len("torch.ops.aten."):]):
+                done.append(dotted)
+            continue
         parent, obj = _resolve(dotted)
         if obj is None:
             continue
         name = dotted.rsplit(".", 1)[-1]
         if isinstance(obj, types.ModuleType):
             for attr, value in list(vars(obj).items()):
-                if attr.startswith("_") or not callable(value) or isinstance(value, type):
+                # a function imported into it (``torch.optim._functional.adam``) is
+                # refused under this name too; a class only where it is defined
+                if attr.startswith("__") or not callable(value) or isinstance(
+                        value, types.ModuleType) or getattr(value, "__course_guard__", False):
                     continue
-                if getattr(value, "__module__", None) != obj.__name__ or \
-                        getattr(value, "__course_guard__", False):
-                    continue
-                setattr(obj, attr, _guard(value, f"{dotted}.{attr}", roots))
+                if isinstance(value, type):
+                    if getattr(value, "__module__", None) == obj.__name__:
+                        _guard_class(value, f"{dotted}.{attr}")
+                else:
+                    setattr(obj, attr, _refuser(f"{dotted}.{attr}"))
                 done.append(f"{dotted}.{attr}")
         elif isinstance(obj, type):
-            _guard_class(obj, dotted, roots)
+            _guard_class(obj, dotted)
             done.append(dotted)
         elif callable(obj) and parent is not None and not getattr(obj, "__course_guard__",
                                                                   False):
             try:
-                setattr(parent, name, _guard(obj, dotted, roots))
+                setattr(parent, name, _refuser(dotted))
                 done.append(dotted)
             except (TypeError, AttributeError):
                 pass
