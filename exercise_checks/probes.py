@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
 
 __all__ = ["train_with_optimizer", "normal_init"]
 
@@ -23,6 +22,7 @@ __all__ = ["train_with_optimizer", "normal_init"]
 def _mlp_parameters(sizes, generator):
     """Weights ``(out, in)`` and biases of an MLP, drawn like ``torch.nn.Linear``'s
     default (uniform in ``±1/sqrt(fan_in)``), float64."""
+    import torch
     params = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
         bound = 1.0 / math.sqrt(fan_in)
@@ -67,6 +67,7 @@ def train_with_optimizer(optimizer_class, optimizer_kwargs=None, *, seed=0, step
         ``"losses"``: float64 array ``(steps,)`` of the loss before each step;
         ``"params"``: list of float64 arrays, the final parameters (the unused one last).
     """
+    import torch   # here: the NumPy-only exercises' sandbox has no torch (normal_init)
     kwargs = dict(optimizer_kwargs or {})
     generator = torch.Generator().manual_seed(int(seed))
     x = torch.randn(n_samples, sizes[0], generator=generator, dtype=torch.float64)
