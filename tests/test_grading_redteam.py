@@ -760,3 +760,11 @@ def test_unsafe_no_isolation_grades_when_asked(small_course, monkeypatch, capsys
         isolation.unavailable_reason.cache_clear()
     assert status == cli.EXIT_OK, capsys.readouterr()
     assert "ann" in (small_course / "grades.csv").read_text()
+
+
+def test_plain_nbgrader_engine_needs_the_flag_too(small_course, capsys):
+    from grader import cli
+    status = cli.main(["autograde", "--course-dir", str(small_course), "--no-progress",
+                       "--engine", "nbgrader"])
+    assert status == cli.EXIT_NO_ISOLATION
+    assert "--engine nbgrader runs the students' code" in capsys.readouterr().err
