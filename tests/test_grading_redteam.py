@@ -36,8 +36,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from grader import isolation
 from grader.engine import GradingWorker, Limits
 
-pytestmark = pytest.mark.skipif(isolation.unavailable_reason() is not None,
-                                reason=f"no kernel isolation: {isolation.unavailable_reason()}")
+pytestmark = pytest.mark.slow
 
 LIMITS = Limits(cell_timeout=20, notebook_timeout=90, memory_mb=1024, max_output_bytes=200_000)
 
