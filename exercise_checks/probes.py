@@ -16,9 +16,6 @@ import math
 
 import numpy as np
 
-# torch is imported by the probes that need it: normal_init must load where torch cannot
-# (the NumPy-only sandboxes of the course grader)
-
 __all__ = ["train_with_optimizer", "normal_init"]
 
 
@@ -26,7 +23,6 @@ def _mlp_parameters(sizes, generator):
     """Weights ``(out, in)`` and biases of an MLP, drawn like ``torch.nn.Linear``'s
     default (uniform in ``±1/sqrt(fan_in)``), float64."""
     import torch
-
     params = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
         bound = 1.0 / math.sqrt(fan_in)
@@ -86,8 +82,7 @@ def train_with_optimizer(optimizer_class, optimizer_kwargs=None, *, seed=0, step
         after training (-1 where the state has no ``"step"``); ``"returned"`` with
         ``closure``.
     """
-    import torch
-
+    import torch   # here: the NumPy-only exercises' sandbox has no torch (normal_init)
     kwargs = dict(optimizer_kwargs or {})
     generator = torch.Generator().manual_seed(int(seed))
     x = torch.randn(n_samples, sizes[0], generator=generator, dtype=torch.float64)

@@ -10,11 +10,11 @@ Two layers (see ``grader/DESIGN.md``):
    session, dying with the grader. Its filesystem is a fresh tmpfs root holding
    read-only binds of ``/usr``, ``/etc/ld.so.cache``, the Python installation, the
    virtual environment and the two packages the sandbox side needs (``grader`` and
-   ``exercise_checks``), a ``/proc`` of its own pid namespace, a minimal ``/dev`` and a
-   size-limited ``/tmp``. The course folder, ``solutions/``, ``gradebook.db``, the
+   ``exercise_checks``), a ``/proc`` of its own pid namespace (the zygote is its pid 1:
+   no other process is in it), a minimal ``/dev`` and a size-limited ``/tmp``. The course folder, ``solutions/``, ``gradebook.db``, the
    submissions, ``course_lib`` and ``/root`` are not in it. A NumPy-only assignment's jail
    has no ``torch`` either (:data:`MASKED_IN_NUMPY`: an empty folder whose
-   ``__init__.py`` raises ``ImportError``).
+   ``__init__.py`` raises ``ImportError`` for any attribute).
 2. **Per submission** (:func:`enter_private_namespaces`, :func:`lock_down`), inside the
    jail: the forked child unshares a new user, mount, pid and IPC namespace, mounts a
    fresh size-limited tmpfs on ``/tmp`` (its cwd and ``HOME``; the disk quota) and a
@@ -38,8 +38,33 @@ import sys
 JAIL_UID = JAIL_GID = 65534
 #: site-packages entries absent from a NumPy-only assignment's jail
 MASKED_IN_NUMPY = ("torch", "functorch", "torchgen", "triton")
-_MASK_SOURCE = ('raise ImportError("this exercise\'s grading sandbox has no {name}: the '
-                'answer must use NumPy only")\n')
+#: the ``__init__.py`` of a masked package. Imported by a library (which then goes on
+#: without it) it raises ImportError; imported by a student's cell it gives a placeholder
+#: that fails on first use, so a cell that also defines honest functions still defines
+#: them (``import torch`` at the top of an answer cell costs only what uses torch).
+_MASK_SOURCE = '''"""Not {name}: this exercise's grading sandbox has no {name}."""
+import sys as _sys
+
+_MESSAGE = ("this exercise's grading sandbox has no {name}: the answer must use NumPy only")
+_frame = _sys._getframe(1)
+while _frame is not None and _frame.f_code.co_filename.startswith("<frozen"):
+    _frame = _frame.f_back
+if _frame is None or not _frame.f_code.co_filename.startswith("<ipython-input-"):
+    raise ImportError(_MESSAGE)
+del _frame
+
+
+class Tensor:          # nothing is one: ``isinstance(x, torch.Tensor)`` is False
+    pass
+
+
+class Generator:
+    pass
+
+
+def __getattr__(name):
+    raise ImportError(f"{{_MESSAGE}} ({name}.{{name}})")
+'''
 
 
 class IsolationUnavailable(RuntimeError):
@@ -91,7 +116,7 @@ def jail_command(argv: list[str], *, torch: bool, tmp_mb: int = 256) -> tuple[li
                                          for o in roots)]
     command = [bwrap,
                "--unshare-user", "--uid", str(JAIL_UID), "--gid", str(JAIL_GID),
-               "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+               "--unshare-pid", "--as-pid-1", "--unshare-net", "--unshare-ipc", "--unshare-uts",
                "--unshare-cgroup-try", "--hostname", "sandbox",
                "--die-with-parent", "--new-session", "--clearenv",
                "--ro-bind", "/usr", "/usr",

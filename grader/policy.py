@@ -247,13 +247,18 @@ def install_audit_hook(workdir: str, channel_fd: int) -> None:
     def refuse(what):
         raise PermissionError(f"the grading sandbox does not allow {what}")
 
+    # /proc/self resolves to this process's pid in the /proc that is mounted (the jail's,
+    # not the submission's own pid namespace): name it /proc/self again
+    proc_self = realpath("/proc/self").rstrip("/") + "/"
+
     def resolve(path):
         if isinstance_(path, int):
             return None
         path = fspath(path)
         if isinstance_(path, bytes_):
             path = path.decode("utf-8", "surrogateescape")
-        return realpath(path)
+        path = realpath(path)
+        return "/proc/self/" + path[len(proc_self):] if path.startswith(proc_self) else path
 
     def hook(event, args):
         if event == "open":
