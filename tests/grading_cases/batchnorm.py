@@ -70,10 +70,7 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, momentum=0.1, e
          # the backward cells run on the forward's cache, so they check it too
          fails={"test-bn-forward", "test-bn-running-stats", "test-bn-eval", "test-bn-edges",
                 "test-bn-backward-dx", "test-bn-backward-params"},
-         message="torch.nn.functional.batch_norm",
-         # the NumPy-only sandbox cannot import torch: the answer cell fails there, and its
-         # functions are undefined (same score, a NameError as the message)
-         message_course="is not defined"),
+         message="torch.nn.functional.batch_norm"),
     dict(student="graph-backward", why="backward through the graph instead of the compact formula",
          edits={"batchnorm-forward": [("def batchnorm_backward(dout, cache):", "def _unused(dout, cache):")]},
          append={"batchnorm-forward": GRAPH_BACKWARD},

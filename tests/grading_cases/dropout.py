@@ -61,11 +61,7 @@ def dropout_backward(dout, mask, p):
     return dout * mask / (1 - p)
 '''},
          fails={"test-dropout-keep-rate", "test-dropout-scaling", "test-dropout-eval",
-                "test-dropout-edges"}, message="torch.nn.functional.dropout",
-         # the course grader's NumPy-only sandbox cannot import torch: the whole cell
-         # (dropout_backward too) fails there
-         fails_course={"test-dropout-keep-rate", "test-dropout-scaling", "test-dropout-eval",
-                       "test-dropout-edges", "test-dropout-backward"}, message_course=""),
+                "test-dropout-edges"}, message="torch.nn.functional.dropout"),
     dict(student="other-valid-formulas", why="np.where and a strict comparison: full marks",
          answers={"dropout": '''
 def dropout_forward(x, p=0.5, training=True, generator=None):
