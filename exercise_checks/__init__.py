@@ -6,21 +6,26 @@ The same test cell runs in two places (see CONTRIBUTING.md, "Writing exercise te
   directly on the student's objects;
 - under the course grader, in the grader's own trusted process, where the student's
   functions are proxies to a sandbox. The grading engine then sets the module-level hook
-  ``_backend`` to an object with two methods,
+  ``_backend`` to an object with these methods,
 
   ``own_work(func, forbidden)``
       raise ``AssertionError`` when the student's ``func`` (a proxy) delegates to one of
-      the ``forbidden`` dotted names, judged from the submission's answer-cell text;
+      the ``forbidden`` dotted names, judged from the grader's copy of the submission's
+      answer-cell text under the name the test cell uses for ``func``;
   ``run_in_student(probe, args, kwargs)``
-      run ``probe(*args, **kwargs)`` next to the student's code and return its (plain
-      data) result,
+      run ``probe(*args, **kwargs)``: the probe is the test cell's own function and runs
+      in the trusted process; the student's objects among ``args`` are proxies;
+  ``is_remote(obj)`` and ``optimizer_step(optimizer, params)``
+      whether ``obj`` is a proxy; one ``step()`` of a sandboxed optimizer on the
+      probe's own ``params`` (see :func:`optimizer_step`),
 
-  so ``assert_own_work`` and ``run_in_student`` forward to it. ``assert_close`` only
-  looks at plain data and never needs the hook.
+  so ``assert_own_work``, ``run_in_student`` and ``optimizer_step`` forward to it.
+  ``assert_close`` only looks at plain data and never needs the hook.
 """
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import inspect
 import textwrap
@@ -31,7 +36,82 @@ import numpy as np
 #: Set by the course grader's engine; ``None`` inside a student's kernel.
 _backend = None
 
-__all__ = ["assert_close", "assert_own_work", "assert_raises", "run_in_student", "delegations"]
+__all__ = ["assert_close", "assert_own_work", "assert_raises", "run_in_student", "delegations",
+           "optimizer_step", "state_steps", "observe_call"]
+
+
+def optimizer_step(optimizer, params, closure=None):
+    """``optimizer.step()`` (or ``optimizer.step(closure)``) for a probe: afterwards
+    ``params`` (the probe's own tensors, in the order of the optimizer's parameter groups)
+    hold the updated values; returns what ``step`` returned.
+
+    In a kernel this is simply ``optimizer.step(closure)``. Under the course grader the
+    student's optimizer lives in the sandbox: the values and gradients of ``params`` are
+    sent to it, its ``step()`` runs there, and the new values are written into
+    ``params`` here (a changed number or shape of parameters fails the test). A
+    ``closure`` is evaluated here, and the student's ``step(closure)`` receives one that
+    hands over the gradients and the loss it computed."""
+    if _backend is not None and _backend.is_remote(optimizer):
+        return _backend.optimizer_step(optimizer, list(params), closure)
+    return optimizer.step() if closure is None else optimizer.step(closure)
+
+
+def state_steps(optimizer, params):
+    """``float(optimizer.state[p]["step"])`` for each of ``params`` (-1.0 where the state
+    has no ``"step"``, NaN where it is not a number), wherever the optimizer lives."""
+    if _backend is not None and _backend.is_remote(optimizer):
+        return _backend.state_steps(optimizer, list(params))
+    out = []
+    for p in params:
+        state = optimizer.state.get(p, {}) if hasattr(optimizer.state, "get") else {}
+        try:
+            out.append(float(state["step"]) if "step" in state else -1.0)
+        except (TypeError, ValueError, RuntimeError):
+            out.append(float("nan"))
+    return out
+
+
+def observe_call(func, *args, **kwargs):
+    """Call ``func(*args, **kwargs)`` and report what the call did besides its result,
+    seen where the student's code runs (the sandbox, under the course grader).
+
+    Returns
+    -------
+    result
+        What ``func`` returned.
+    report : dict
+        ``"global_rng"``: whether the call used NumPy's global random state
+        (``np.random.seed``, ``np.random.uniform``, ...) instead of its ``generator``;
+        ``"replaced"``: ``{position: [index, ...]}``, for each list argument, the entries
+        that the call replaced by other objects instead of updating them in place.
+    """
+    if _backend is not None and _backend.is_remote(func):
+        return _backend.observe_call(func, args, kwargs)
+    result, report = _observed(func, args, kwargs)
+    report["replaced"] = {int(k): v for k, v in report["replaced"].items()}
+    return result, report
+
+
+def _same_state(a, b):
+    return a[0] == b[0] and np.array_equal(a[1], b[1]) and tuple(a[2:]) == tuple(b[2:])
+
+
+def _observed(func, args, kwargs):
+    before = {i: list(a) for i, a in enumerate(args) if isinstance(a, list)}
+    state = np.random.get_state()
+    np.random.seed(20260101)  # a known state, so that reseeding it shows too
+    known = np.random.get_state()
+    try:
+        result = func(*args, **kwargs)
+        used = not _same_state(known, np.random.get_state())
+    finally:
+        np.random.set_state(state)
+    replaced = {}
+    for i, entries in before.items():
+        now = args[i]
+        replaced[str(i)] = [j for j, old in enumerate(entries)
+                            if j >= len(now) or now[j] is not old]
+    return result, {"global_rng": bool(used), "replaced": replaced}
 
 
 # ---------------------------------------------------------------------------------------
@@ -49,8 +129,17 @@ def _as_array(value, name):
         raise AssertionError(f"{name} is not an array of numbers ({error})") from None
     if array.dtype == object:
         raise AssertionError(
-            f"{name} is not an array of numbers (got {type(value).__name__})")
+            f"{name} is not an array of numbers (got {_student_type(value)})")
     return array
+
+
+def _student_type(value):
+    """The type name of ``value`` as the student knows it (their class's name for one of
+    their objects under the course grader)."""
+    if _backend is not None and _backend.is_remote(value):
+        description = object.__getattribute__(value, "_description")
+        return str(description.get("type") or "object")
+    return type(value).__name__
 
 
 _KINDS = {"b": "boolean", "i": "integer", "u": "unsigned integer", "f": "floating point",
@@ -73,7 +162,7 @@ def _fmt_pair(a, e):
 
 
 def assert_close(actual, expected, *, name, rtol=1e-10, atol=0.0, hint=None,
-                 equal_nan=False):
+                 equal_nan=False, dtype=None, mistakes=None):
     """Assert that ``actual`` matches ``expected`` elementwise, with a targeted message.
 
     Checks, in order: ``actual`` is not ``None``; it is an array of numbers; its shape is
@@ -93,6 +182,12 @@ def assert_close(actual, expected, *, name, rtol=1e-10, atol=0.0, hint=None,
         Appended to the message: the likely mistake ("Glorot uses fan_in + fan_out").
     equal_nan : bool
         Treat NaN in the same places as equal (for documented non-finite behaviour).
+    dtype : numpy dtype, optional
+        The dtype ``actual`` must have (``np.float64`` where the exercise asks for it).
+    mistakes : dict, optional
+        ``{hint: what that mistake gives}``: when ``actual`` fails and matches one of these
+        values, that hint is shown instead of ``hint`` (a hint follows from what the test
+        found, not from a guess).
 
     Raises
     ------
@@ -101,7 +196,20 @@ def assert_close(actual, expected, *, name, rtol=1e-10, atol=0.0, hint=None,
     """
     actual = _as_array(actual, name)
     expected = np.asarray(expected)
+    for text, value in (mistakes or {}).items():
+        try:
+            alternative = np.asarray(value)
+            if alternative.shape == actual.shape and not np.allclose(
+                    alternative, expected, rtol=rtol, atol=atol, equal_nan=True) and np.allclose(
+                    actual, alternative, rtol=max(rtol, 1e-9), atol=atol, equal_nan=True):
+                hint = text
+                break
+        except (TypeError, ValueError):
+            continue
     suffix = f"\nHint: {hint}" if hint else ""
+    if dtype is not None and actual.dtype != np.dtype(dtype):
+        raise AssertionError(
+            f"{name} has dtype {actual.dtype} where {np.dtype(dtype)} was asked for{suffix}")
     if actual.shape != expected.shape:
         raise AssertionError(
             f"{name} has shape {actual.shape} where {expected.shape} was expected{suffix}")
@@ -248,6 +356,16 @@ def _resolve(parts, namespace):
     return obj, depth
 
 
+def _behind(func):
+    """The function or class that a partial or a callable instance stands for."""
+    while isinstance(func, functools.partial):
+        func = func.func
+    if not isinstance(func, (types.FunctionType, types.BuiltinFunctionType, types.MethodType,
+                             types.ModuleType, type)) and callable(func):
+        return type(func)
+    return func
+
+
 def delegations(func, forbidden):
     """The forbidden names that ``func`` uses, directly or through other student code.
 
@@ -266,12 +384,22 @@ def delegations(func, forbidden):
     """
     forbidden = tuple(forbidden)
     found, seen = [], set()
-    home = getattr(func, "__module__", None)
+    home = getattr(_behind(func), "__module__", None)
 
     def visit(obj, label):
         if id(obj) in seen:
             return
         seen.add(id(obj))
+        if isinstance(obj, functools.partial):
+            # the function it fixes arguments of, and any callable among those arguments
+            for part in (obj.func, *obj.args, *obj.keywords.values()):
+                if callable(part) or isinstance(part, types.ModuleType):
+                    visit(part, label)
+            return
+        if not isinstance(obj, (types.FunctionType, types.BuiltinFunctionType,
+                                types.MethodType, types.ModuleType, type)) and callable(obj):
+            visit(type(obj), label)  # a callable instance: its class's __call__ and bases
+            return
         for name in _qualified(obj):
             hit = _matches(name, forbidden)
             if hit and home != getattr(obj, "__module__", None):
@@ -330,7 +458,7 @@ def delegations(func, forbidden):
                 if hit:
                     found.append((label, hit))
 
-    visit(func, getattr(func, "__name__", repr(func)))
+    visit(func, getattr(_behind(func), "__name__", "your function"))
     unique = []
     for item in found:
         if item not in unique:
@@ -338,12 +466,30 @@ def delegations(func, forbidden):
     return unique
 
 
-def assert_own_work(func, forbidden):
+def _asked_name(func, frame):
+    """The name under which the calling test cell knows ``func`` (``dropout_forward``),
+    whatever the object is (a function, a ``functools.partial``, a callable instance)."""
+    import re
+    history = re.compile(r"_+|_i+\d*|_\d+|_[iod]h")  # IPython's output and input history
+    while frame is not None:
+        names = [key for scope in (frame.f_locals, frame.f_globals)
+                 for key, value in list(scope.items())
+                 if value is func and isinstance(key, str) and not history.fullmatch(key)]
+        if names:
+            return next((n for n in names if not n.startswith("_")), names[0])
+        frame = frame.f_back
+    return None
+
+
+def assert_own_work(func, forbidden, name=None):
     """Fail when ``func`` delegates the exercise to a library routine.
 
     ``forbidden`` lists dotted prefixes (``"torch.nn.init"``, ``"torch.optim.Adam"``,
-    ``"course_lib.numpy.init"``; see ``exercise_checks.rules``). Under the course
-    grader the engine's ``own_work`` judges the submission's text instead.
+    ``"course_lib.numpy.init"``; see ``exercise_checks.rules``). ``name`` is the name
+    the exercise asks for (default: the name under which the calling cell knows
+    ``func``); any callable counts: a function, a class, a ``functools.partial`` or an
+    object with ``__call__``. Under the course grader the engine's ``own_work`` judges
+    the submission's text for that name instead.
 
     Raises
     ------
@@ -351,11 +497,14 @@ def assert_own_work(func, forbidden):
         "glorot_uniform calls torch.nn.init.xavier_uniform_: this part must be your own
         code, so it scores zero".
     """
+    import sys
+    if name is None:
+        name = _asked_name(func, sys._getframe(1))
     if _backend is not None:
-        return _backend.own_work(func, tuple(forbidden))
+        return _backend.own_work(func, tuple(forbidden), name=name)
     found = delegations(func, forbidden)
     if found:
-        name = getattr(func, "__name__", repr(func))
+        name = name or getattr(func, "__name__", "your function")
         where, dotted = found[0]
         via = "" if where == name else f" (through {where})"
         raise AssertionError(
@@ -371,9 +520,9 @@ def run_in_student(probe, *args, **kwargs):
     """Run ``probe(*args, **kwargs)`` next to the student's code and return its result.
 
     ``probe`` is a function of ``exercise_checks.probes`` (a driver such as "train a
-    small model with this optimizer class") that returns plain data. In the student's
-    kernel it is simply called; under the course grader it runs in the sandbox, where the
-    student's objects among ``args`` are the real ones.
+    small model with this optimizer class") that returns plain data. It is simply
+    called, in both places: under the course grader it runs in the trusted process and
+    the student's objects among ``args`` are proxies to the sandbox.
     """
     if _backend is not None:
         return _backend.run_in_student(probe, args, kwargs)

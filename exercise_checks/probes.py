@@ -2,9 +2,10 @@
 
 A probe takes the student's object (a class, a function) plus plain data, exercises it
 the way a user would (for instance, trains a small model with the student's optimizer),
-and returns plain data only (numbers, lists, dicts with ``str`` keys, ndarrays), so its
-result can cross from the course grader's sandbox to the trusted process. The test cell
-then runs the same probe on the PyTorch built-in, in its own process, and compares.
+and returns plain data only (numbers, lists, dicts with ``str`` keys, ndarrays). Under
+the course grader a probe runs in the grader's trusted process and reaches the student's
+object through its proxy (the student cannot replace it); the test cell then runs the
+same probe on the PyTorch built-in and compares.
 
 Probes are deterministic: every random draw comes from a ``torch.Generator`` seeded with
 the ``seed`` argument, and they compute in float64.
@@ -14,7 +15,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
 
 __all__ = ["train_with_optimizer", "normal_init"]
 
@@ -22,6 +22,7 @@ __all__ = ["train_with_optimizer", "normal_init"]
 def _mlp_parameters(sizes, generator):
     """Weights ``(out, in)`` and biases of an MLP, drawn like ``torch.nn.Linear``'s
     default (uniform in ``±1/sqrt(fan_in)``), float64."""
+    import torch
     params = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
         bound = 1.0 / math.sqrt(fan_in)
@@ -32,7 +33,8 @@ def _mlp_parameters(sizes, generator):
 
 
 def train_with_optimizer(optimizer_class, optimizer_kwargs=None, *, seed=0, steps=20,
-                         sizes=(6, 12, 3), n_samples=48, first_layer_lr=None):
+                         sizes=(6, 12, 3), n_samples=48, first_layer_lr=None,
+                         first_layer_options=None, closure=False, sometimes_unused=False):
     """Train a small tanh MLP classifier with ``optimizer_class`` and report what happened.
 
     The model has ``len(sizes) - 1`` linear layers (tanh between them) and is trained
@@ -59,25 +61,46 @@ def train_with_optimizer(optimizer_class, optimizer_kwargs=None, *, seed=0, step
     first_layer_lr : float, optional
         If given, the first layer's parameters form their own parameter group with this
         learning rate (the others use ``optimizer_kwargs["lr"]`` or the default).
+    first_layer_options : dict, optional
+        Other options of the first layer's own group (``betas``, ``eps``,
+        ``weight_decay``, ...), with or without ``first_layer_lr``.
+    closure : bool
+        Call ``step(closure)``, with a closure that clears the gradients, computes the
+        loss, back-propagates and returns the loss (``"returned"`` holds what ``step``
+        returned each time, NaN for ``None``), instead of ``step()``.
+    sometimes_unused : bool
+        Add a parameter (last but one) that enters the loss only on even steps, so that
+        its ``.grad`` is ``None`` on the odd ones: its state (its ``"step"`` count among
+        them) must advance only when it has a gradient, as in ``torch.optim``.
 
     Returns
     -------
     dict
         ``"losses"``: float64 array ``(steps,)`` of the loss before each step;
-        ``"params"``: list of float64 arrays, the final parameters (the unused one last).
+        ``"params"``: list of float64 arrays, the final parameters (the unused one last);
+        ``"steps"``: ``float(optimizer.state[p]["step"])`` of each of those parameters
+        after training (-1 where the state has no ``"step"``); ``"returned"`` with
+        ``closure``.
     """
+    import torch   # here: the NumPy-only exercises' sandbox has no torch (normal_init)
     kwargs = dict(optimizer_kwargs or {})
     generator = torch.Generator().manual_seed(int(seed))
     x = torch.randn(n_samples, sizes[0], generator=generator, dtype=torch.float64)
     y = torch.randint(0, sizes[-1], (n_samples,), generator=generator)
     params = _mlp_parameters(sizes, generator)
     unused = torch.zeros(2, dtype=torch.float64, requires_grad=True)
-    if first_layer_lr is None:
-        groups = params + [unused]
+    extra = []
+    if sometimes_unused:
+        extra = [(torch.rand(3, generator=generator, dtype=torch.float64) - 0.5).requires_grad_()]
+    if first_layer_lr is None and not first_layer_options:
+        groups = params + extra + [unused]
     else:
-        groups = [{"params": params[:2], "lr": first_layer_lr},
-                  {"params": params[2:] + [unused]}]
+        first = {"params": params[:2], **dict(first_layer_options or {})}
+        if first_layer_lr is not None:
+            first["lr"] = first_layer_lr
+        groups = [first, {"params": params[2:] + extra + [unused]}]
     optimizer = optimizer_class(groups, **kwargs)
+    step_number = [0]
 
     def loss_fn():
         h = x
@@ -85,17 +108,46 @@ def train_with_optimizer(optimizer_class, optimizer_kwargs=None, *, seed=0, step
             h = h @ params[i].T + params[i + 1]
             if i + 2 < len(params):
                 h = torch.tanh(h)
-        return torch.nn.functional.cross_entropy(h, y)
+        loss = torch.nn.functional.cross_entropy(h, y)
+        if extra and step_number[0] % 2 == 0:
+            loss = loss + 0.1 * (extra[0] ** 2).sum()
+        return loss
 
-    losses = []
-    for _ in range(int(steps)):
-        optimizer.zero_grad()
+    from exercise_checks import optimizer_step, state_steps
+    everything = [p for group in groups for p in (
+        group["params"] if isinstance(group, dict) else [group])]
+    losses, returned = [], []
+
+    def closure_fn():
+        for p in everything:
+            p.grad = None
+        with torch.enable_grad():
+            loss = loss_fn()
+            loss.backward()
+        return loss
+
+    for number in range(int(steps)):
+        step_number[0] = number
+        if closure:
+            with torch.no_grad():
+                losses.append(float(loss_fn()))
+            value = optimizer_step(optimizer, everything, closure_fn)
+            returned.append(float("nan") if value is None else float(
+                value.detach() if isinstance(value, torch.Tensor) else value))
+            continue
+        for p in everything:     # the probe clears its own gradients (zero_grad's default)
+            p.grad = None
         loss = loss_fn()
         loss.backward()
-        optimizer.step()
+        optimizer_step(optimizer, everything)
         losses.append(loss.item())
-    return {"losses": np.array(losses, dtype=np.float64),
-            "params": [p.detach().numpy().copy() for p in params + [unused]]}
+    report = {"losses": np.array(losses, dtype=np.float64),
+              "params": [p.detach().numpy().copy() for p in params + extra + [unused]],
+              "steps": np.array(state_steps(optimizer, params + extra + [unused]),
+                                dtype=np.float64)}
+    if closure:
+        report["returned"] = np.array(returned, dtype=np.float64)
+    return report
 
 
 def normal_init(shape, std=1.0, generator=None):

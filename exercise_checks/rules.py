@@ -10,8 +10,11 @@ Two users:
 
 - ``exercise_checks.assert_own_work(func, FORBIDDEN[assignment])`` in the test
   cells (a delegating answer scores zero on the cells of that function, with a message);
-- the course grader's sandbox, which replaces these callables by ones that raise a
-  "delegation" error before the student's code runs.
+- the course grader's sandbox, which replaces these callables (every function of a
+  listed module or class) by ones that raise a "delegation" error before the student's
+  code runs, and refuses the ``torch.ops.aten.*`` operators in torch's dispatcher (so
+  ``torch._C._VariableFunctions`` and every other route reach the refusal too). The
+  NumPy-only exercises' sandbox has no torch and no ``course_lib`` at all.
 
 NumPy and the rest of torch stay allowed (``torch.optim.Optimizer`` must be subclassed
 in the adam exercise).
@@ -30,6 +33,11 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "torch.nn.functional.dropout",
         "torch.nn.functional.alpha_dropout",
         "torch.dropout",
+        "torch.native_dropout",
+        "torch.ops.aten.dropout",
+        "torch.ops.aten.native_dropout",
+        "torch._C._VariableFunctions.dropout",
+        "torch._C._VariableFunctions.native_dropout",
         "torch.nn.Dropout",
         "torch.nn.modules.dropout",
         *_COURSE_LIB_LAYERS,
@@ -38,6 +46,11 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "torch.nn.functional.batch_norm",
         "torch.batch_norm",
         "torch.native_batch_norm",
+        "torch.ops.aten.batch_norm",
+        "torch.ops.aten.native_batch_norm",
+        "torch.ops.aten._native_batch_norm_legit",
+        "torch._C._VariableFunctions.batch_norm",
+        "torch._C._VariableFunctions.native_batch_norm",
         "torch.nn.BatchNorm1d",
         "torch.nn.modules.batchnorm",
         *_COURSE_LIB_LAYERS,
@@ -50,6 +63,10 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "torch.optim._functional",
         "torch._fused_adam_",
         "torch._fused_adamw_",
+        "torch.ops.aten._fused_adam_",
+        "torch.ops.aten._fused_adamw_",
+        "torch._C._VariableFunctions._fused_adam_",
+        "torch._C._VariableFunctions._fused_adamw_",
         "course_lib.numpy.optim",
         "course_lib.torch.optim",
     ),
@@ -62,6 +79,21 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "course_lib.numpy.clip",
         "course_lib.torch.clip",
     ),
+}
+
+#: The arguments each exercise function updates in place, as ``(position, keyword)``.
+#: Under the course grader a student's function works on copies of its arguments; after
+#: the call, the arguments listed here (and only these) get the values the function left
+#: in them, in their existing structure (same list length, same array shapes), so a test
+#: that checks an in-place update reads the same in the kernel and in the grader, while
+#: a change to any other argument never reaches the test's own objects.
+#: Inputs that must NOT change (dropout's ``x``, Adam's ``grad``) are listed too, so that
+#: the test, which compares them with its own copy, sees the change in both places.
+IN_PLACE: dict[str, dict[str, tuple[tuple[int, str], ...]]] = {
+    "dropout": {"dropout_forward": ((0, "x"),), "dropout_backward": ((0, "dout"),)},
+    "batchnorm": {"batchnorm_forward": ((0, "x"), (3, "running_mean"), (4, "running_var"))},
+    "adam": {"adam_step": ((0, "param"), (1, "grad"), (2, "state"))},
+    "clipping": {"clip_by_value": ((0, "grads"),), "clip_by_global_norm": ((0, "grads"),)},
 }
 
 #: The assignments of the course, in teaching order.

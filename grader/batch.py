@@ -34,6 +34,10 @@ class InstructorError(Exception):
     """A problem with the command line or the course folder (not with a student's work)."""
 
 
+class IsolationError(InstructorError):
+    """The students' code would run without the kernel isolation (``grader.isolation``)."""
+
+
 @dataclass
 class Options:
     course_dir: Path = Path(".")
@@ -48,6 +52,7 @@ class Options:
     engine: str = "course"  # or "nbgrader"
     nbgrader_timeout: float | None = None  # --engine nbgrader: seconds per cell
     progress: bool | None = None  # None: a progress bar only on a terminal
+    isolated: bool = True  # False: --unsafe-no-isolation (student code without the jail)
 
 
 @dataclass
@@ -197,6 +202,14 @@ def autograde(options: Options, *, worker_factory: Callable | None = None,
     """
     result = BatchReport()
     paths, assignments, submissions = prepare(options, result)
+    if options.engine == "course" and options.isolated and worker_factory is None:
+        from grader import isolation
+        reason = isolation.unavailable_reason()
+        if reason is not None:
+            raise IsolationError(reason)
+    if options.engine == "nbgrader" and options.isolated:
+        raise IsolationError("--engine nbgrader runs the students' code in plain Jupyter "
+                             "kernels, without the sandbox")
     course_dir = Path(options.course_dir).resolve()
     limits = options.limits if options.limits is not None else (
         _default_limits() if options.engine == "course" else None)
@@ -212,7 +225,7 @@ def autograde(options: Options, *, worker_factory: Callable | None = None,
             batch_keys.append(key)
             task = Task(submission.assignment, submission.student,
                         str(paths["source"] / submission.assignment / f"{submission.assignment}.ipynb"),
-                        str(submission.path.resolve()), sha, limits)
+                        str(submission.path.resolve()), sha, limits, options.isolated)
             state = gradebook.find_state(gb, *key)
             up_to_date = (state is not None and state.submission_sha256 == sha
                           and state.source_sha256 == source_sha[submission.assignment]
@@ -237,7 +250,7 @@ def autograde(options: Options, *, worker_factory: Callable | None = None,
             # assignments are recorded below
             outcomes = run_pool(tasks, min(options.workers, len(tasks)), worker_factory)
         else:
-            parallel.prestart(worker_factory)  # the zygote warms up meanwhile
+            parallel.prestart(worker_factory, options.isolated)  # the zygote warms up meanwhile
             prestarted = True
             outcomes = run_serial(tasks, worker_factory)
 
@@ -294,6 +307,8 @@ def _store(gb, paths, outcome: Outcome, source_sha, by_key, engine: str, result:
     if outcome.autograded is not None:  # None: nbgrader wrote its own
         _write_atomic(autograded_path, json.dumps(outcome.autograded, indent=1, ensure_ascii=False) + "\n")
     _write_atomic(feedback_path, outcome.html)
+    from grader.feedback import install_mathjax
+    install_mathjax(paths["feedback"])  # the pages' MathJax, offline (once per folder)
     status, reason = report.status_and_reason(graded)
     submission = by_key[(task.assignment, task.student)]
     state = gradebook.StateRow(

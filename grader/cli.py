@@ -7,11 +7,14 @@ Examples, from the course folder::
     course-grade autograde init --zip downloads/init.zip
     course-grade autograde --scheduler tcp://10.0.0.5:8786
     course-grade export                         # grades.csv again from the gradebook
+    course-grade validate exercises/init/init.ipynb   # a student: the visible tests
 
 Exit status: 0 when the batch completed, whatever the students' notebooks did; 2 for a
 mistake of the instructor (bad option, missing course folder, unknown assignment,
 unreadable zip); 3 when the grader itself failed on some submission (nothing was recorded
-for it: run the command again); 130 when interrupted (what was graded is kept).
+for it: run the command again; the summary names them and why); 4 when the students' code
+would run without the kernel isolation (no bubblewrap, user namespaces refused) and
+``--unsafe-no-isolation`` was not given; 130 when interrupted (what was graded is kept).
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ import os
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_INSTRUCTOR, EXIT_GRADER, EXIT_INTERRUPTED = 0, 2, 3, 130
+EXIT_OK, EXIT_INSTRUCTOR, EXIT_GRADER, EXIT_NO_ISOLATION, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
 
 
 def _positive_float(text: str) -> float:
@@ -80,12 +83,24 @@ def build_parser() -> argparse.ArgumentParser:
                       help="course: sandboxed course grader (default); nbgrader: plain "
                            "`nbgrader autograde`, serially, for comparison or as a fallback")
     auto.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    auto.add_argument("--unsafe-no-isolation", action="store_true",
+                      help="run the students' code even where the kernel isolation (bubblewrap, "
+                           "user namespaces) cannot be set up, confined only in-process: a "
+                           "student can then read and write what the grader can")
 
     export = commands.add_parser("export", help="write grades.csv from the gradebook",
                                  description="Write grades.csv (nbgrader export's columns plus "
                                              "status, reason, engine) from the course's gradebook.")
     export.add_argument("--course-dir", type=Path, default=Path("."), help="the course folder (default: .)")
     export.add_argument("--to", type=Path, help="output file (default: <course-dir>/grades.csv)")
+
+    check = commands.add_parser(  # a student's command: grader/validate.py
+        "validate", help="run a notebook's visible tests as they run at grading time",
+        description="Run the visible tests of NOTEBOOK exactly as `course-grade autograde` "
+                    "runs the tests (sandbox, messages of the feedback), before handing it in.")
+    check.add_argument("notebook", type=Path, metavar="NOTEBOOK")
+    check.add_argument("--release", type=Path, metavar="RELEASE.ipynb",
+                       help="the assignment's release notebook (default: found in exercises/)")
     return parser
 
 
@@ -102,15 +117,22 @@ def _limits(args):
 
 
 def _autograde(args) -> int:
-    from grader.batch import InstructorError, Options, autograde
+    from grader.batch import InstructorError, IsolationError, Options, autograde
 
     limits = _limits(args) if args.engine == "course" else None
     options = Options(course_dir=args.course_dir, assignments=args.assignments, submissions=args.submissions,
                       zip_path=args.zip_path, named_regexp=args.named_regexp, workers=args.workers,
                       scheduler=args.scheduler, limits=limits, force=args.force, engine=args.engine,
-                      progress=False if args.no_progress else None, nbgrader_timeout=args.cell_timeout)
+                      progress=False if args.no_progress else None, nbgrader_timeout=args.cell_timeout,
+                      isolated=not args.unsafe_no_isolation)
     try:
         report = autograde(options)
+    except IsolationError as error:
+        print(f"course-grade: error: refusing to run the students' code without isolation: "
+              f"{error}. Install bubblewrap and enable unprivileged user namespaces (README, "
+              f"'What an instructor's host needs'), or pass --unsafe-no-isolation to run it "
+              f"anyway.", file=sys.stderr)
+        return EXIT_NO_ISOLATION
     except InstructorError as error:
         print(f"course-grade: error: {error}", file=sys.stderr)
         return EXIT_INSTRUCTOR
@@ -125,10 +147,12 @@ def _autograde(args) -> int:
     print(report.summary)
     print(f"grades: {report.csv_path}")
     if report.grader_errors:
-        print(f"course-grade: the grader failed on {len(report.grader_errors)} submission(s); "
-              "nothing was recorded for them, run the command again:", file=sys.stderr)
+        print(f"course-grade: the batch is incomplete: {len(report.grader_errors)} submission(s) "
+              "not graded (nothing was recorded for them; run the command again):", file=sys.stderr)
         for error in report.grader_errors:
-            print(f"  {error.strip()}", file=sys.stderr)
+            lines = error.strip().splitlines()
+            print(f"  {lines[0]}" + (f" ({lines[-1].strip()})" if len(lines) > 1 else ""),
+                  file=sys.stderr)
         return EXIT_GRADER
     return EXIT_OK
 
@@ -153,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "autograde":
         return _autograde(args)
+    if args.command == "validate":
+        from grader.validate import validate
+        return validate(args.notebook, args.release)
     return _export(args)
 
 

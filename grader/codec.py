@@ -166,6 +166,13 @@ class _Encoder:
                     if all(isinstance(k, str) for k, _ in items):
                         return {"d": [[str.__str__(k), self.node(v, depth + 1)]
                                       for k, v in items]}
+                elif isinstance(obj, tuple) and type(obj) is not tuple:
+                    # a namedtuple (a cache): its items as data, the object itself as a
+                    # handle, so that passing it back gives the student their own object
+                    return {"nt": {"h": self.register(obj),
+                                   "fields": _field_names(obj),
+                                   "items": [self.node(v, depth + 1)
+                                             for v in tuple.__iter__(obj)]}}
                 elif isinstance(obj, tuple):
                     return {"t": [self.node(v, depth + 1) for v in tuple.__iter__(obj)]}
                 else:
@@ -187,6 +194,16 @@ class _Encoder:
         return {"a": self._array(array), "dtype": dtype, "rg": bool(tensor.requires_grad),
                 "param": isinstance(tensor, torch.nn.Parameter),
                 "grad": None if grad is None else self._tensor(grad, torch, depth + 1)}
+
+
+def _field_names(obj):
+    try:
+        fields = type(obj).__dict__.get("_fields", ())
+    except Exception:  # noqa: BLE001  (a hostile class)
+        return []
+    if type(fields) is not tuple or len(fields) != tuple.__len__(obj):
+        return []
+    return [str.__str__(f)[:100] for f in fields if type(f) is str]
 
 
 def encode(obj, register=None, argrefs=None) -> bytes:
@@ -305,6 +322,18 @@ class _Decoder:
             if type(body) is not list:
                 raise CodecError("bad tuple")
             return tuple(self.node(v, depth + 1) for v in body)
+        if tag == "nt":
+            if type(body) is not dict or set(body) != {"h", "fields", "items"} or \
+                    type(body["items"]) is not list or type(body["fields"]) is not list:
+                raise CodecError("bad tuple")
+            handle = self.node({"h": body["h"]}, depth + 1)
+            items = [self.node(v, depth + 1) for v in body["items"]]
+            fields = body["fields"]
+            if len(fields) != len(items) or any(
+                    type(f) is not str or not f.isidentifier() or f.startswith("_")
+                    for f in fields):
+                fields = []
+            return HandleTuple(items, handle, fields)
         if tag == "d":
             if type(body) is not list:
                 raise CodecError("bad dict")
@@ -349,8 +378,80 @@ def decode(message: bytes, make_handle=None, argrefs=None):
 
 
 # ---------------------------------------------------------------------------------------
+# student exceptions: the nearest trusted class
+# ---------------------------------------------------------------------------------------
+
+_TRUSTED_EXCEPTIONS = None
+
+
+def _trusted_exceptions():
+    """``{"module.qualname": class}`` of the exception classes a test cell may expect:
+    Python's built-in exceptions and NumPy's (``numpy.exceptions``, ``LinAlgError``)."""
+    global _TRUSTED_EXCEPTIONS
+    if _TRUSTED_EXCEPTIONS is None:
+        import builtins
+
+        classes = [c for c in vars(builtins).values()
+                   if isinstance(c, type) and issubclass(c, Exception)]
+        classes += [c for c in vars(np.exceptions).values()
+                    if isinstance(c, type) and issubclass(c, Exception)]
+        classes.append(np.linalg.LinAlgError)
+        _TRUSTED_EXCEPTIONS = {f"{c.__module__}.{c.__qualname__}": c for c in classes
+                               if c is not Exception}
+    return _TRUSTED_EXCEPTIONS
+
+
+def trusted_exception_bases(mro_names) -> list:
+    """The trusted exception classes among ``mro_names`` (the ``module.qualname`` of each
+    class of a student exception's MRO, as the sandbox reported them), nearest first.
+
+    The names are only compared with the allow-list's own keys: nothing is imported or
+    looked up by a name the sandbox chose.
+    """
+    if type(mro_names) is not list:
+        return []
+    trusted = _trusted_exceptions()
+    found = []
+    for name in mro_names[:64]:
+        cls = trusted.get(name) if type(name) is str else None
+        if cls is not None and cls not in found:
+            found.append(cls)
+    return found
+
+
+# ---------------------------------------------------------------------------------------
 # grader -> sandbox: pickle with handles and faithful tensors
 # ---------------------------------------------------------------------------------------
+
+class HandleTuple(tuple):
+    """A tuple subclass of the student's (a namedtuple cache) on the trusted side: its
+    items as plain data, its fields readable by name, and passed back into the sandbox as
+    the student's own object (a handle), so their code gets what it returned."""
+
+    __course_handle_id__ = True
+
+    def __new__(cls, items, handle, fields=()):
+        self = super().__new__(cls, items)
+        self._handle = handle
+        self._fields = tuple(fields)
+        return self
+
+    @property
+    def _handle_id(self):
+        return object.__getattribute__(self._handle, "_handle_id")
+
+    def __getattr__(self, name):
+        fields = self.__dict__.get("_fields", ())
+        if name in fields:
+            return self[fields.index(name)]
+        raise AttributeError(name)
+
+    def __repr__(self):
+        if self._fields:
+            inner = ", ".join(f"{f}={v!r}" for f, v in zip(self._fields, self))
+            return f"({inner})"
+        return tuple.__repr__(self)
+
 
 class HandleRef:
     """Marker for an object that lives in the sandbox (carried as a pickle persistent id)."""
@@ -382,6 +483,8 @@ class _Pickler(pickle.Pickler):
     def persistent_id(self, obj):
         handle = getattr(type(obj), "__course_handle_id__", None)
         if handle is not None:
+            if isinstance(obj, HandleTuple):
+                return ("h", obj._handle_id)
             return ("h", object.__getattribute__(obj, "_handle_id"))
         return None
 

@@ -74,14 +74,43 @@ class NotebookResult:
 
 
 def grade_submission(source_nb_path, submission_path, *, assignment, student,
-                     limits=Limits(), worker=None) -> NotebookResult:
-    """Grade ``submission_path`` against the source notebook ``source_nb_path``."""
+                     limits=Limits(), worker=None, isolated=True) -> NotebookResult:
+    """Grade ``submission_path`` against the source notebook ``source_nb_path``.
+
+    ``isolated=False`` runs the student's code without the kernel isolation
+    (:mod:`grader.isolation`; ``--unsafe-no-isolation``); with ``isolated=True`` it raises
+    :class:`~grader.isolation.IsolationUnavailable` where the isolation cannot be set up."""
     if worker is not None:
         return worker.grade(source_nb_path, submission_path, assignment=assignment,
-                            student=student, limits=limits)
-    with GradingWorker() as fresh:
+                            student=student, limits=limits, isolated=isolated)
+    with GradingWorker(isolated=isolated) as fresh:
         return fresh.grade(source_nb_path, submission_path, assignment=assignment,
-                           student=student, limits=limits)
+                           student=student, limits=limits, isolated=isolated)
+
+
+def needs_torch(source_nb) -> bool:
+    """Whether the sandbox must offer torch: a cell of the source notebook other than a
+    test cell imports it (the adam exercise's ``Optimizer`` subclass). Otherwise the
+    sandbox has no torch at all."""
+    import ast
+    for step in nbio.plan(source_nb, {}):
+        if step.kind == "test":
+            continue
+        try:
+            tree = ast.parse(step.source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n.split(".")[0] == "torch" for n in names):
+                return True
+    return False
+
+
+def _in_place(assignment):
+    from exercise_checks import rules
+    return dict(rules.IN_PLACE.get(assignment, {}))
 
 
 def _forbidden(assignment):
@@ -92,6 +121,20 @@ def _forbidden(assignment):
         return ()
 
 
+#: characters of a cell's own output kept for the feedback (its end, as plain text)
+MAX_FEEDBACK_OUTPUT = 2_000
+
+
+def _excerpt(text, limit=MAX_FEEDBACK_OUTPUT):
+    """At most ``limit`` characters of the student's own output, as plain text: control
+    characters (ANSI escapes included) removed, the end kept when it is longer."""
+    import re
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]", "", text)
+    if len(text) > limit:
+        text = f"[... {len(text) - limit} characters of output not shown ...]\n" + text[-limit:]
+    return text
+
+
 def _is_memory_error(error):
     text = f"{error.get('type')}: {error.get('message')}"
     return error.get("type") == "MemoryError" or "can't allocate memory" in text \
@@ -99,50 +142,57 @@ def _is_memory_error(error):
 
 
 class GradingWorker:
-    """A warm grader: one sandbox zygote, reused for every submission it grades."""
+    """A warm grader: a sandbox zygote per profile (NumPy-only, with torch), reused for
+    every submission it grades. ``isolated``: the default of :meth:`grade`."""
 
-    def __init__(self):
-        self._zygote = None
+    def __init__(self, isolated=True):
+        self.isolated = isolated
+        self._zygotes = {}   # (torch, isolated) -> Zygote
         # one submission at a time: the zygote's socket and testing._backend are shared
         self._lock = threading.Lock()
 
     def __enter__(self):
-        self._ensure()
-        return self
+        return self.start()
 
     def __exit__(self, *exc):
         self.close()
 
     def close(self):
-        if self._zygote is not None:
-            self._zygote.close()
-            self._zygote = None
+        zygotes, self._zygotes = self._zygotes, {}
+        for zygote in zygotes.values():
+            zygote.close()
 
-    def start(self):
-        """Start the zygote without waiting for it (it is awaited at the first spawn)."""
-        if self._zygote is None:
-            self._zygote = Zygote(wait=False)
+    def start(self, torch=True, isolated=None):
+        """Start a zygote without waiting for it (it is awaited at the first spawn)."""
+        key = (bool(torch), self.isolated if isolated is None else bool(isolated))
+        if key not in self._zygotes:
+            self._zygotes[key] = Zygote(wait=False, torch=key[0], isolated=key[1])
         return self
 
-    def _ensure(self):
-        if self._zygote is None or not self._zygote.alive():
-            if self._zygote is not None:
-                self._zygote.close()
-            self._zygote = Zygote()
-        return self._zygote
+    def _ensure(self, torch=True, isolated=True):
+        key = (bool(torch), bool(isolated))
+        zygote = self._zygotes.get(key)
+        if zygote is None or not zygote.alive():
+            if zygote is not None:
+                zygote.close()
+            zygote = self._zygotes[key] = Zygote(torch=key[0], isolated=key[1])
+        return zygote
 
     def grade(self, source_nb_path, submission_path, *, assignment, student,
-              limits=Limits()) -> NotebookResult:
+              limits=Limits(), isolated=None) -> NotebookResult:
         """Grade one submission (see :func:`grade_submission`)."""
+        isolated = self.isolated if isolated is None else isolated
         with self._lock:
-            return self._grade(source_nb_path, submission_path, assignment, student, limits)
+            return self._grade(source_nb_path, submission_path, assignment, student, limits,
+                               isolated)
 
-    def _grade(self, source_nb_path, submission_path, assignment, student, limits):
+    def _grade(self, source_nb_path, submission_path, assignment, student, limits, isolated):
         started = time.monotonic()
         source_nb = nbio.read_source(source_nb_path)
         ids = nbio.answer_ids(source_nb)
         try:
-            answers, notes = nbio.read_submission(submission_path, set(ids))
+            answers, added, notes = nbio.read_submission_cells(
+                submission_path, set(ids), nbio.known_ids(source_nb))
         except nbio.SubmissionError as error:
             steps = nbio.plan(source_nb, {})
             cells = [CellResult(s.grade_id, s.points, 0.0, "not_run", str(error))
@@ -151,9 +201,11 @@ class GradingWorker:
                                   sum(c.max_points for c in cells), [str(error)],
                                   nbio.feedback(source_nb, steps, {}),
                                   time.monotonic() - started)
-        run = _Run(self, source_nb, nbio.plan(source_nb, answers), limits,
+        run = _Run(self, source_nb, nbio.plan(source_nb, answers, added), limits,
                    _forbidden(assignment), os.path.dirname(os.path.abspath(submission_path)),
                    os.path.dirname(os.path.abspath(source_nb_path)))
+        run.profile = (needs_torch(source_nb), bool(isolated))
+        run.in_place = _in_place(assignment)
         run.problems.extend(notes)
         run.execute(started)
         cells = [CellResult(s.grade_id, s.points,
@@ -172,11 +224,13 @@ class _Run:
     def __init__(self, worker, source_nb, steps, limits, forbidden, data_dir, source_dir):
         self.worker, self.steps, self.limits = worker, steps, limits
         self.forbidden = forbidden
+        self.in_place = {}
         # never copy the course's own folder (tests, solutions) into the sandbox
         inside = os.path.commonpath([data_dir, source_dir]) in (data_dir, source_dir)
         course_like = any(os.path.exists(os.path.join(data_dir, marker)) for marker in
                           COURSE_MARKERS)
         self.data_dir = None if inside or course_like else data_dir
+        self.profile = (True, True)   # (torch, isolated), set by the worker
         self.records = {s.index: {"status": "not_run", "message": "", "output": ""}
                         for s in steps}
         self.problems, self.skip, self.restarts = [], set(), 0
@@ -188,16 +242,23 @@ class _Run:
                     self.bound |= bound_names(step.source)
                 except SyntaxError:
                     pass
-        answers = [s.source for s in steps if s.kind == "answer"]
+        # the own-work check reads the answers with the source's own cells before them
+        # (the read-only ``import numpy as np`` gives the aliases the answers use)
+        answers = [s.source for s in steps if s.kind in ("answer", "added", "code")]
+        from grader.proxy import trusted_imports
+        self.bound |= trusted_imports([s.source for s in steps if s.kind == "code"],
+                                      self.namespace)
         self.backend = Backend(lambda: self.connection, answers)
         self.sandbox = self.connection = None
         self.output_reported = False
 
     # -- sandbox lifetime -------------------------------------------------------------
     def _spawn(self):
-        zygote = self.worker._ensure()
-        self.sandbox = zygote.spawn(self.limits, self.forbidden, self.data_dir)
-        self.connection = Connection(self.sandbox)
+        from grader import policy
+        zygote = self.worker._ensure(*self.profile)
+        self.sandbox = zygote.spawn(self.limits, self.forbidden,
+                                    policy.read_data(self.data_dir))
+        self.connection = Connection(self.sandbox, self.in_place)
 
     def _restart(self, upto, deadline):
         """A fresh sandbox with the non-test cells before ``upto`` replayed (minus the
@@ -298,7 +359,8 @@ class _Run:
             outcome = {}
         if not isinstance(outcome, dict):
             outcome = {}
-        output = outcome.get("output") if isinstance(outcome.get("output"), str) else ""
+        output = _excerpt(outcome.get("output") if isinstance(outcome.get("output"), str)
+                          else "")
         error = outcome.get("error") if isinstance(outcome.get("error"), dict) else None
         record["output"] = output
         if error is not None:

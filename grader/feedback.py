@@ -20,7 +20,33 @@ BEGIN_HIDDEN = "BEGIN HIDDEN TESTS"
 END_HIDDEN = "END HIDDEN TESTS"
 PLACEHOLDER = "# (hidden tests: they run when your notebook is graded)"
 WITHHELD = "[output withheld: it showed part of a hidden test]\n"
-_MIN_SECRET_CHARS = 6  # shorter lines (")", "pass") say nothing about a test
+REDACTED = "[a line of a hidden test]"
+# A hidden line is a secret only when it says something about the test: long enough, with
+# a few names or numbers, and not a bare list of constant arguments such as
+# "rtol=1e-10, atol=1e-12," (which every assert_close message shows as "(rtol=1e-10,
+# atol=1e-12)"). Messages are searched for whole secret lines, and a found one is cut out
+# of the message, so every failing test still shows what failed.
+_MIN_SECRET_CHARS = 20
+_MIN_SECRET_TOKENS = 3
+_TOKEN = re.compile(r"[A-Za-z_][A-Za-z_0-9]*|\d+(?:\.\d+)?(?:e-?\d+)?")
+
+
+def _is_constant_arguments(line: str) -> bool:
+    """``rtol=1e-10, atol=1e-12,`` or ``0.5, name="x")``: arguments that are all constants."""
+    text = line.strip().rstrip(",").rstrip(")").rstrip(",")
+    try:
+        call = ast.parse(f"f({text})", mode="eval").body
+    except SyntaxError:
+        return False
+    values = list(call.args) + [k.value for k in call.keywords]
+    return bool(values) and all(
+        isinstance(v, (ast.Constant, ast.JoinedStr)) or (
+            isinstance(v, ast.UnaryOp) and isinstance(v.operand, ast.Constant)) for v in values)
+
+
+def _is_secret(line: str) -> bool:
+    return (len(line) >= _MIN_SECRET_CHARS and len(_TOKEN.findall(line)) >= _MIN_SECRET_TOKENS
+            and not _is_message_line(line) and not _is_constant_arguments(line))
 
 
 def _is_message_line(line: str) -> bool:
@@ -83,12 +109,19 @@ def secret_lines(source_nb: dict, submission_nb: dict | None = None) -> set[str]
             visible.update(line.strip() for line in _source(cell).split("\n"))
     shown_text = "\n".join(visible)  # a hidden line shown as part of a visible one is no secret
     return {line for line in hidden - visible
-            if len(line) >= _MIN_SECRET_CHARS and not _is_message_line(line)
-            and line not in shown_text}
+            if _is_secret(line) and line not in shown_text}
 
 
 def _leaks(text: str, secrets: set[str]) -> bool:
     return any(secret in text for secret in secrets)
+
+
+def _redact(text: str, secrets: set[str]) -> str:
+    """``text`` with every whole secret line in it replaced by :data:`REDACTED`."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
 
 
 def _stream(text: str) -> dict:
@@ -104,7 +137,7 @@ def _output_text(output: dict) -> str:
 
 def _escape(text: str) -> str:
     """Text from the student's run, made inert in a Markdown table (no HTML, no markup)."""
-    text = html.escape(str(text)).replace("\n", " ")
+    text = html.escape(str(text), quote=False).replace("\n", " ")
     return re.sub(r"([\\`*_{}\[\]|#+!~])", r"\\\1", text)
 
 
@@ -123,8 +156,7 @@ def _safe_output(output: dict) -> dict:
 def _score_table(result, secrets: set[str]) -> str:
     rows = ["| test | points | result |", "| --- | --- | --- |"]
     for cell in result.cells:
-        message = WITHHELD.strip() if _leaks(cell.message, secrets) else cell.message
-        message = _escape(message)
+        message = _escape(_redact(cell.message, secrets))
         rows.append(f"| `{cell.grade_id}` | {cell.points:g} / {cell.max_points:g} | "
                     f"{cell.status}{': ' + message if message and cell.status != 'passed' else ''} |")
     lines = [f"# Feedback: {_escape(result.assignment)}", "",
@@ -132,7 +164,7 @@ def _score_table(result, secrets: set[str]) -> str:
              f"**Score: {result.score:g} / {result.max_score:g}**", ""]
     if result.problems:
         lines += ["**Problems while running your notebook:**", ""]
-        lines += [f"- {_escape(WITHHELD.strip() if _leaks(problem, secrets) else problem)}"
+        lines += [f"- {_escape(_redact(problem, secrets))}"
                   for problem in result.problems] + [""]
     return "\n".join(lines + rows)
 
@@ -162,7 +194,7 @@ def feedback_notebook(result, source_nb: dict, secrets: set[str]) -> dict:
             outcome = results.get(grade_id)
             text = (f"{outcome.status}: {outcome.points:g} / {outcome.max_points:g}"
                     + (f"\n{outcome.message}" if outcome.message else "") + "\n") if outcome else "not graded\n"
-            cell["outputs"] = [_stream(WITHHELD if _leaks(text, secrets) else text)]
+            cell["outputs"] = [_stream(_redact(text, secrets))]
             cell["execution_count"] = None
         elif cell.get("cell_type") == "code":
             if _leaks(_source(cell), secrets):
@@ -321,15 +353,66 @@ def _cell_html(cell) -> str:
             f'</div><div class="output">{body}</div></div>')
 
 
-def render_html(nb: dict) -> str:
-    """A self-contained HTML page of a feedback notebook (see the comment above)."""
+# -- math: the book's MathJax, offline ----------------------------------------------------
+# The pages typeset the markdown cells' math with MathJax 3 from the pip package
+# django-static-mathjax (the book's copy, see book/_ext/offline_assets.py), copied once into
+# ``feedback/_mathjax/`` by :func:`install_mathjax`; a page loads it by a relative path, so
+# nothing comes from the network. Only the math that mistune marked (``<span
+# class="math">``, ``<div class="math">``) is typeset, never a student's output.
+
+MATHJAX_DIR = "_mathjax"
+#: the script's address from ``feedback/<student>/<assignment>/<assignment>.html``
+MATHJAX_SRC = f"../../{MATHJAX_DIR}/tex-chtml.js"
+_MATHJAX_CONFIG = (
+    "window.MathJax = {tex: {inlineMath: [['\\\\(', '\\\\)']], "
+    "displayMath: [['$$', '$$'], ['\\\\[', '\\\\]']]}, "
+    "options: {ignoreHtmlClass: 'cell', processHtmlClass: 'math'}};")
+
+
+def mathjax_source_dir():
+    """``mathjax/es5`` of the installed django-static-mathjax."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("mathjax")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the package django-static-mathjax is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "static" / "mathjax" / "es5"
+
+
+def install_mathjax(feedback_root) -> None:
+    """Copy MathJax's TeX-to-HTML bundle and its fonts into ``feedback_root/_mathjax``
+    (once; about 1.5 MB), where every feedback page finds it."""
+    import shutil
+    from pathlib import Path
+
+    source = mathjax_source_dir()
+    target = Path(feedback_root) / MATHJAX_DIR
+    entry = target / "tex-chtml.js"
+    if entry.is_file() and entry.stat().st_size == (source / "tex-chtml.js").stat().st_size:
+        return
+    fonts = Path("output") / "chtml" / "fonts" / "woff-v2"
+    (target / fonts).mkdir(parents=True, exist_ok=True)
+    shutil.copytree(source / fonts, target / fonts, dirs_exist_ok=True)
+    shutil.copyfile(source / "tex-chtml.js", entry.with_suffix(".tmp"))
+    entry.with_suffix(".tmp").replace(entry)
+
+
+def render_html(nb: dict, mathjax_src: str | None = MATHJAX_SRC) -> str:
+    """A self-contained HTML page of a feedback notebook (see the comment above); with
+    ``mathjax_src``, its math is typeset by the MathJax script at that (relative)
+    address."""
     title = "Feedback"
     cells = nb.get("cells") if isinstance(nb.get("cells"), list) else []
     body = "\n".join(_cell_html(cell) for cell in cells)
+    math = ""
+    if mathjax_src and 'class="math"' in body:
+        math = (f"<script>{_MATHJAX_CONFIG}</script>\n"
+                f"<script defer src=\"{html.escape(mathjax_src)}\"></script>\n")
     return (f"<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n"
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1.0\">\n"
-            f"<title>{title}</title>\n<style>{_page_style()}</style>\n</head>\n<body>\n{body}\n"
-            f"</body>\n</html>\n")
+            f"<title>{title}</title>\n<style>{_page_style()}</style>\n{math}</head>\n<body>\n"
+            f"{body}\n</body>\n</html>\n")
 
 
 def html_leaks(page: str, secrets: set[str]) -> list[str]:

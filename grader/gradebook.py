@@ -59,6 +59,7 @@ def open_gradebook(course_dir: Path):
     """nbgrader's ``Gradebook`` of the course, with the grader's two tables added."""
     from nbgrader.api import Gradebook
 
+    _private_file(course_dir / "gradebook.db")
     _create_database(db_url(course_dir))
     gb = Gradebook(db_url(course_dir))
     gb.db.execute(text(
@@ -72,6 +73,18 @@ def open_gradebook(course_dir: Path):
         " assignment TEXT PRIMARY KEY, source_sha256 TEXT NOT NULL)"))
     gb.db.commit()
     return gb
+
+
+def _private_file(path: Path) -> None:
+    """The gradebook holds every student's grades and the hidden tests (its
+    ``source_cell`` table): readable and writable by the instructor's user only (mode 600,
+    created so; an existing one is tightened, along with SQLite's side files)."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for candidate in (path, Path(f"{path}-journal"), Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            os.chmod(candidate, 0o600)
+        except FileNotFoundError:
+            pass
 
 
 def _create_database(url: str) -> None:

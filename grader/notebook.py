@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 MAX_NOTEBOOK_BYTES = 20 * 2**20
 MAX_CELL_CHARS = 1_000_000
+MAX_ADDED_CELLS = 200
 HIDDEN_PLACEHOLDER = "# (hidden tests run here when the notebook is graded)"
 
 _BEGIN_SOLUTION = re.compile(r"^\s*###?\s*BEGIN SOLUTION", re.MULTILINE)
@@ -39,8 +40,13 @@ class Step:
     points: float = 0.0
     cell: dict = field(default_factory=dict)   # the source cell (for the feedback)
 
+    anchor: str = ""           # added cells: the grade_id of the cell they follow
+
     @property
     def label(self):
+        if self.kind == "added":
+            where = f" after '{self.anchor}'" if self.anchor else " at the top"
+            return f"your added cell{where}"
         what = {"answer": "answer", "test": "test", "code": "cell"}[self.kind]
         gid = f" {what} '{self.grade_id}'" if self.grade_id else ""
         return f"cell {self.index + 1}" + (f" ({gid.strip()})" if gid else "")
@@ -101,7 +107,38 @@ def read_source(path) -> dict:
     return copy.deepcopy(cached[1])
 
 
-def plan(source_nb: dict, answers: dict[str, str]) -> list[Step]:
+#: first index of the steps of added cells (source cells have their position)
+ADDED_INDEX = 1_000_000
+
+
+def plan(source_nb: dict, answers: dict[str, str], added=()) -> list[Step]:
+    """The steps of a submission, in the source's order; ``added`` are the student's own
+    code cells, ``(anchor grade_id or None, source)``, each run right after the source
+    cell it follows in the submission (before every cell when the anchor is ``None`` or
+    unknown), as ``nbgrader autograde``, which runs the student's notebook, does."""
+    steps = _source_steps(source_nb, answers)
+    cells = source_nb.get("cells", [])
+    position = {str(_nbgrader(c).get("grade_id")): i for i, c in enumerate(cells)
+                if _nbgrader(c).get("grade_id")}
+    after = {}
+    for k, (anchor, text) in enumerate(added):
+        where = position.get(anchor, -1) if anchor else -1
+        after.setdefault(where, []).append(Step(
+            ADDED_INDEX + k, "added", text, "", 0.0,
+            {"cell_type": "code", "metadata": {}, "source": text, "outputs": []},
+            anchor if where >= 0 else ""))
+    if not after:
+        return steps
+    by_index = {s.index: s for s in steps}
+    merged = list(after.get(-1, []))
+    for index in range(len(cells)):
+        if index in by_index:
+            merged.append(by_index[index])
+        merged += after.get(index, [])
+    return merged
+
+
+def _source_steps(source_nb: dict, answers: dict[str, str]) -> list[Step]:
     steps = []
     for index, cell in enumerate(source_nb.get("cells", [])):
         if cell.get("cell_type") != "code" and not _nbgrader(cell).get("solution"):
@@ -124,6 +161,17 @@ def plan(source_nb: dict, answers: dict[str, str]) -> list[Step]:
 
 def read_submission(path, answer_ids) -> tuple[dict[str, str], list[str]]:
     """The submission's answer-cell sources by grade_id, and notes on what was odd.
+
+    Raises :class:`SubmissionError` when nothing can be read from the file."""
+    answers, _, notes = read_submission_cells(path, answer_ids, ())
+    return answers, notes
+
+
+def read_submission_cells(path, answer_ids, known_ids):
+    """``(answers, added, notes)``: the answer-cell sources by grade_id, the code cells the
+    student added (``(grade_id of the known cell before it or None, source)``, in the
+    submission's order; a cell is the student's when its grade_id is not one of
+    ``known_ids``, the source's), and notes on what was odd.
 
     Raises :class:`SubmissionError` when nothing can be read from the file."""
     import nbformat
@@ -165,11 +213,21 @@ def read_submission(path, answer_ids) -> tuple[dict[str, str], list[str]]:
     if isinstance(kernel, dict) and kernel.get("language", "python") not in ("python", None):
         notes.append(f"the notebook's kernel ({kernel.get('name')}) was ignored: "
                      f"it is graded with Python")
-    answers = {}
+    answers, added, anchor = {}, [], None
+    known_ids = set(known_ids) | set(answer_ids)
     for cell in cells:
         if not isinstance(cell, dict):
             continue
         gid = _nbgrader(cell).get("grade_id")
+        if isinstance(gid, str) and gid in known_ids:
+            anchor = gid
+        elif cell.get("cell_type") == "code" and known_ids - set(answer_ids):
+            source = _text(cell.get("source"))
+            if source.strip() and len(added) < MAX_ADDED_CELLS:
+                added.append((anchor, source[:MAX_CELL_CHARS]))
+            elif source.strip():
+                notes.append(f"more than {MAX_ADDED_CELLS} added cells: the rest were not run")
+            continue
         if not isinstance(gid, str) or gid not in answer_ids:
             continue
         if gid in answers:
@@ -186,7 +244,13 @@ def read_submission(path, answer_ids) -> tuple[dict[str, str], list[str]]:
     for gid in answer_ids:
         if gid not in answers:
             notes.append(f"answer cell '{gid}' is missing: it was graded as left blank")
-    return answers, notes
+    return answers, added, notes
+
+
+def known_ids(source_nb: dict) -> list[str]:
+    """grade_ids of every cell of the source (a submission's other cells are its own)."""
+    return [str(_nbgrader(c).get("grade_id")) for c in source_nb.get("cells", [])
+            if _nbgrader(c).get("grade_id")]
 
 
 def answer_ids(source_nb: dict) -> list[str]:
@@ -196,18 +260,29 @@ def answer_ids(source_nb: dict) -> list[str]:
 
 
 def feedback(source_nb: dict, steps: list[Step], records: dict[int, dict]) -> dict:
-    """The graded notebook for the student: the source's cells, the submission's answers,
-    hidden tests replaced by a placeholder, outputs from the run and the verdicts."""
+    """The graded notebook for the student: the source's cells, the submission's answers
+    and added cells, hidden tests replaced by a placeholder, outputs from the run and the
+    verdicts."""
     nb = copy.deepcopy(source_nb)
     by_index = {s.index: s for s in steps}
+    position = {str(_nbgrader(c).get("grade_id")): i for i, c in enumerate(nb.get("cells", []))
+                if _nbgrader(c).get("grade_id")}
+    after = {}
+    for step in steps:
+        if step.kind == "added":
+            after.setdefault(position.get(step.anchor, -1), []).append(step)
+    entries = [(s.index, s.cell) for s in after.get(-1, [])]
     for index, cell in enumerate(nb.get("cells", [])):
+        entries.append((index, cell))
+        entries += [(s.index, copy.deepcopy(s.cell)) for s in after.get(index, [])]
+    for index, cell in entries:
         step = by_index.get(index)
         if cell.get("cell_type") == "code":
             cell["outputs"], cell["execution_count"] = [], None
         if step is None:
             continue
         record = records.get(index, {})
-        if step.kind == "answer":
+        if step.kind in ("answer", "added"):
             cell["source"] = step.source
         elif step.kind == "test":
             cell["source"] = strip_hidden(_text(cell.get("source")))
@@ -223,6 +298,7 @@ def feedback(source_nb: dict, steps: list[Step], records: dict[int, dict]) -> di
                        else f"{record.get('status', 'not_run')}: 0 / {step.points:g} points")
             cell["outputs"].append({"output_type": "stream", "name": "stdout",
                                     "text": verdict + "\n"})
+    nb["cells"] = [cell for _, cell in entries]
     nb.setdefault("metadata", {})["kernelspec"] = {
         "name": "python3", "display_name": "Python 3", "language": "python"}
     return json.loads(json.dumps(nb, default=str))

@@ -89,8 +89,11 @@ class _Submission:
                     if parts:
                         self.aliases[name] = self.dotted(parts, {})
                         self.defs.pop(name, None)
-                    elif isinstance(node.value, ast.Lambda):
+                    else:
+                        # a lambda, functools.partial(...), an instance of a class: what
+                        # the expression uses is what the name does
                         self.defs[name] = node.value
+                        self.aliases.pop(name, None)
 
     def dotted(self, parts, local):
         head = parts[0]

@@ -30,6 +30,7 @@ class Task:
     submission_path: str
     submission_sha256: str
     limits: object  # engine.Limits
+    isolated: bool = True  # False: --unsafe-no-isolation
 
 
 @dataclass
@@ -96,7 +97,7 @@ def close_worker() -> None:
         worker.__exit__(None, None, None)
 
 
-def prestart(factory: Callable | None = None) -> None:
+def prestart(factory: Callable | None = None, isolated: bool = True) -> None:
     """Start this process's default GradingWorker without waiting for it: its zygote
     imports numpy and torch in its own process while the caller does other work, and is
     awaited at the first submission.  (Started from this thread: the zygote dies with the
@@ -110,7 +111,7 @@ def prestart(factory: Callable | None = None) -> None:
             from multiprocessing.util import Finalize
 
             _one_thread()
-            _worker = default_worker_factory().start()
+            _worker = default_worker_factory().start(isolated=isolated)
             Finalize(None, close_worker, exitpriority=50)
 
 
@@ -122,8 +123,10 @@ def run_task(task: Task, factory: Callable | None = None) -> Outcome:
         _init_process(factory)
     try:
         worker = _get_worker()
+        # (isolated=True is every worker's default; custom workers need not know it)
+        unsafe = {} if task.isolated else {"isolated": False}
         result = worker.grade(task.source_path, task.submission_path, assignment=task.assignment,
-                              student=task.student, limits=task.limits)
+                              student=task.student, limits=task.limits, **unsafe)
         source_nb = json.loads(Path(task.source_path).read_text(encoding="utf-8"))
         try:
             submission_nb = json.loads(Path(task.submission_path).read_text(encoding="utf-8"))
@@ -131,8 +134,11 @@ def run_task(task: Task, factory: Callable | None = None) -> Outcome:
             submission_nb = None
         autograded, page, notes = feedback.build(result, source_nb, submission_nb)
         return Outcome(task, result, autograded, page, tuple(notes))
-    except Exception:
-        return Outcome(task, grader_error=traceback.format_exc(limit=8))
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:  # noqa: BLE001  (SystemExit, RecursionError, ...)
+        return Outcome(task, grader_error=f"{type(error).__name__}: {error}\n"
+                                          + traceback.format_exc(limit=8))
 
 
 def _outcome(future, task: Task) -> Outcome:

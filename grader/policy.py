@@ -70,12 +70,15 @@ def close_fds(keep: int) -> None:
                 pass
 
 
-def copy_data(source_dir: str | None, target: str) -> None:
-    """Copy the regular files beside the submission (one folder level deep), never code,
-    notebooks or databases, never through symlinks, at most MAX_DATA_BYTES."""
+def read_data(source_dir: str | None) -> dict:
+    """The regular files beside the submission (one folder level deep) as
+    ``{relative path: bytes}``, never code, notebooks or databases, never through
+    symlinks, at most MAX_DATA_BYTES: read by the grader, written into the sandbox's own
+    ``/tmp`` by :func:`write_data`."""
+    found = {}
     if not source_dir or not os.path.isdir(source_dir):
-        return
-    budget, count = MAX_DATA_BYTES, 0
+        return found
+    budget = MAX_DATA_BYTES
     for root, dirs, files in os.walk(source_dir, followlinks=False):
         depth = os.path.relpath(root, source_dir).count(os.sep) + (root != source_dir)
         dirs[:] = [d for d in dirs if not d.startswith(".") and depth < 1]
@@ -85,13 +88,23 @@ def copy_data(source_dir: str | None, target: str) -> None:
                     or os.path.islink(path) or not os.path.isfile(path):
                 continue
             size = os.path.getsize(path)
-            if size > budget or count >= MAX_DATA_FILES:
+            if size > budget or len(found) >= MAX_DATA_FILES:
                 continue
-            dest = os.path.join(target, os.path.relpath(path, source_dir))
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
-            shutil.copyfile(path, dest, follow_symlinks=False)
+            with open(path, "rb") as handle:
+                found[os.path.relpath(path, source_dir)] = handle.read(size)
             budget -= size
-            count += 1
+    return found
+
+
+def write_data(files: dict, target: str) -> None:
+    """Write :func:`read_data`'s files under ``target`` (relative paths inside it only)."""
+    for relative, data in files.items():
+        dest = os.path.normpath(os.path.join(target, relative))
+        if not isinstance(data, bytes) or not _inside(dest, target) or dest == target:
+            continue
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        with open(dest, "wb") as handle:
+            handle.write(data)
 
 
 def _libc():
@@ -190,12 +203,13 @@ def _inside(path: str, root: str) -> bool:
 def library_roots() -> tuple[str, ...]:
     """Folders whose files the sandbox may read: the Python installation, the virtual
     environment, and the course_lib package (installed editable, so outside it)."""
+    import importlib.util
     import sysconfig
-    import course_lib
-    import exercise_checks
-    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-             os.path.dirname(os.path.abspath(course_lib.__file__)),
-             os.path.dirname(os.path.abspath(exercise_checks.__file__))}
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    for package in ("exercise_checks", "grader", "course_lib"):
+        spec = importlib.util.find_spec(package)  # course_lib: absent from the jail
+        if spec is not None and spec.origin and os.path.exists(spec.origin):
+            roots.add(os.path.dirname(os.path.abspath(spec.origin)))
     for key in ("stdlib", "platstdlib", "purelib", "platlib"):
         path = sysconfig.get_paths().get(key)
         if path:
@@ -233,13 +247,18 @@ def install_audit_hook(workdir: str, channel_fd: int) -> None:
     def refuse(what):
         raise PermissionError(f"the grading sandbox does not allow {what}")
 
+    # /proc/self resolves to this process's pid in the /proc that is mounted (the jail's,
+    # not the submission's own pid namespace): name it /proc/self again
+    proc_self = realpath("/proc/self").rstrip("/") + "/"
+
     def resolve(path):
         if isinstance_(path, int):
             return None
         path = fspath(path)
         if isinstance_(path, bytes_):
             path = path.decode("utf-8", "surrogateescape")
-        return realpath(path)
+        path = realpath(path)
+        return "/proc/self/" + path[len(proc_self):] if path.startswith(proc_self) else path
 
     def hook(event, args):
         if event == "open":
@@ -282,41 +301,72 @@ def install_audit_hook(workdir: str, channel_fd: int) -> None:
 # delegation guards
 # ---------------------------------------------------------------------------------------
 
-def _caller_is_library(frame, roots) -> bool:
-    filename = frame.f_code.co_filename if frame is not None else ""
-    return any(_inside(filename, r) for r in roots)
+def _student_frame(frame):
+    """The innermost frame of the student's code on the stack (a file outside the Python
+    installation and the course's packages: a notebook cell), or None."""
+    roots = library_roots()
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not any(_inside(filename, r) for r in roots) and filename != "<frozen>":
+            return frame
+        frame = frame.f_back
+    return None
 
 
-def _guard(func, dotted, roots):
-    @functools.wraps(func)
-    def guarded(*args, **kwargs):
-        frame = sys._getframe(1)
-        if not _caller_is_library(frame, roots):
-            raise DelegationError(
-                f"{frame.f_code.co_name} calls {dotted}: this part must be your own code, "
-                f"so it scores zero")
-        return func(*args, **kwargs)
+def _refuser(dotted):
+    """What replaces a forbidden routine: it never calls (nor holds) the original, so no
+    ``__wrapped__``, closure or default argument leads back to it."""
+    def refused(*args, **kwargs):
+        frame = _student_frame(sys._getframe(1))
+        where = frame.f_code.co_name if frame is not None else "your code"
+        raise DelegationError(f"{where} calls {dotted}: this part must be your own code, "
+                              f"so it scores zero")
 
-    guarded.__course_guard__ = True
-    return guarded
+    refused.__name__ = refused.__qualname__ = dotted.rsplit(".", 1)[-1]
+    refused.__course_guard__ = True
+    return refused
 
 
-def _guard_class(cls, dotted, roots):
-    original = cls.__init__
+def _guard_class(cls, dotted):
+    """Every function of a forbidden class (``__init__``, ``step``, ...) refuses: neither
+    ``Adam(...)`` nor ``torch.optim.Adam.step(my_optimizer)`` works."""
+    for attr, value in list(vars(cls).items()):
+        if isinstance(value, (staticmethod, classmethod)):
+            value = value.__func__
+        if not isinstance(value, types.FunctionType) or (
+                attr.startswith("__") and attr != "__init__"):
+            continue
+        try:
+            setattr(cls, attr, _refuser(f"{dotted}.{attr}" if attr != "__init__" else dotted))
+        except (TypeError, AttributeError):
+            pass
 
-    def __init__(self, *args, **kwargs):
-        frame = sys._getframe(1)
-        # super().__init__ from a student subclass, or Class(...) from a cell
-        if not _caller_is_library(frame, roots):
-            raise DelegationError(
-                f"{frame.f_code.co_name} uses {dotted}: this part must be your own code, "
-                f"so it scores zero")
-        original(self, *args, **kwargs)
 
-    try:
-        cls.__init__ = __init__
-    except (TypeError, AttributeError):
-        pass
+_DISPATCH_LIBRARY = []
+
+
+def _guard_aten(name):
+    """Refuse the aten operator ``name`` (every overload) in torch's dispatcher, so every
+    route to it (``torch.X``, ``torch.ops.aten.X``, ``torch._C._VariableFunctions.X``, a
+    torch routine that uses it) ends in the refusal."""
+    import warnings
+    import torch
+    packet = getattr(torch.ops.aten, name, None)
+    if packet is None:
+        return False
+    if not _DISPATCH_LIBRARY:
+        _DISPATCH_LIBRARY.append(torch.library.Library("aten", "IMPL"))
+    refuse = _refuser(f"torch.ops.aten.{name}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "overriding a previously registered kernel"
+        for overload in packet.overloads():
+            qualified = name if overload == "default" else f"{name}.{overload}"
+            for key in ("CPU", "CompositeImplicitAutograd"):
+                try:
+                    _DISPATCH_LIBRARY[0].impl(qualified, refuse, key)
+                except Exception:  # noqa: BLE001  (no kernel under that key)
+                    pass
+    return True
 
 
 def _resolve(dotted):
@@ -364,31 +414,40 @@ def block_native_file_readers() -> None:
 
 
 def install_guards(forbidden) -> list[str]:
-    """Replace each forbidden callable (a function, a class's ``__init__``, or the functions
-    of a forbidden module) by a guard; returns the dotted names guarded."""
-    roots = library_roots()
+    """Replace each forbidden callable (a function, every function of a class, every
+    function of a module, private ones included) by a refuser that does not hold the
+    original; ``torch.ops.aten.X`` entries are refused in torch's dispatcher. Returns the
+    dotted names guarded."""
     done = []
     for dotted in forbidden or ():
+        if dotted.startswith("torch.ops.aten."):
+            if "torch" in sys.modules and _guard_aten(dotted[len("torch.ops.aten."):]):
+                done.append(dotted)
+            continue
         parent, obj = _resolve(dotted)
         if obj is None:
             continue
         name = dotted.rsplit(".", 1)[-1]
         if isinstance(obj, types.ModuleType):
             for attr, value in list(vars(obj).items()):
-                if attr.startswith("_") or not callable(value) or isinstance(value, type):
+                # a function imported into it (``torch.optim._functional.adam``) is
+                # refused under this name too; a class only where it is defined
+                if attr.startswith("__") or not callable(value) or isinstance(
+                        value, types.ModuleType) or getattr(value, "__course_guard__", False):
                     continue
-                if getattr(value, "__module__", None) != obj.__name__ or \
-                        getattr(value, "__course_guard__", False):
-                    continue
-                setattr(obj, attr, _guard(value, f"{dotted}.{attr}", roots))
+                if isinstance(value, type):
+                    if getattr(value, "__module__", None) == obj.__name__:
+                        _guard_class(value, f"{dotted}.{attr}")
+                else:
+                    setattr(obj, attr, _refuser(f"{dotted}.{attr}"))
                 done.append(f"{dotted}.{attr}")
         elif isinstance(obj, type):
-            _guard_class(obj, dotted, roots)
+            _guard_class(obj, dotted)
             done.append(dotted)
         elif callable(obj) and parent is not None and not getattr(obj, "__course_guard__",
                                                                   False):
             try:
-                setattr(parent, name, _guard(obj, dotted, roots))
+                setattr(parent, name, _refuser(dotted))
                 done.append(dotted)
             except (TypeError, AttributeError):
                 pass

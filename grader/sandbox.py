@@ -1,26 +1,33 @@
-"""The sandbox: a warm zygote process that forks one confined child per submission.
+"""The sandbox: a warm zygote in a bubblewrap jail that forks one confined child per
+submission.
 
-Three processes take part:
+Three kinds of process take part (``grader/DESIGN.md`` has the picture):
 
 - the **grader** (trusted; runs the test cells): :class:`Zygote` and :class:`Sandbox`
   below are its side;
-- the **zygote**, started once per :class:`~grader.engine.GradingWorker`
-  (``python -I -m grader.sandbox FD``): imports numpy, torch, IPython,
-  course_lib and the other :data:`WARM_MODULES` once, never runs student code and never
-  sees a test cell; on request it
-  makes a private temp dir, forks a child, hands the grader the child's end of a fresh
-  socket pair (``SCM_RIGHTS``), and later kills and reaps it (as the child's own uid,
-  ``kill(-1)`` reaches everything the child started) and removes its temp dir;
-- the **child**: confines itself (:func:`grader.policy`), then serves the
-  grader's requests one at a time: run a cell in an IPython ``InteractiveShell``
-  (errors are recorded, execution goes on, like nbgrader's ``allow_errors``), get names,
-  call a handle, get/set attributes and items, run a probe from
-  ``exercise_checks.probes``. Requests are pickled (grader -> child); replies use the
-  strict codec (:mod:`grader.codec`), so only plain data reaches the grader.
+- the **zygote**, started once per :class:`~grader.engine.GradingWorker` and per profile
+  (NumPy-only, or with torch) inside the jail of :func:`grader.isolation.jail_command`
+  (``python -I -m grader.sandbox FD MODE``): imports numpy (and torch), IPython and the
+  :data:`WARM_MODULES` once, never runs student code and never sees a test cell; on
+  request it forks an *intermediate* process that enters private user, mount, pid and IPC
+  namespaces with a fresh size-limited ``/tmp`` (:func:`grader.isolation.
+  enter_private_namespaces`) and forks the **child**, pid 1 of that pid namespace; the
+  grader gets the child's end of a fresh socket pair (``SCM_RIGHTS``); at the end the
+  zygote kills the child (which ends its whole pid namespace) and reaps both;
+- the **child**: confines itself (:func:`grader.isolation.lock_down`: no capabilities,
+  no_new_privs, seccomp; then :mod:`grader.policy`: limits, guards, audit hook), then
+  serves the grader's requests one at a time: run a cell in an IPython
+  ``InteractiveShell`` (errors are recorded, execution goes on, like nbgrader's
+  ``allow_errors``), get names, call a handle, get/set attributes and items, one
+  optimizer step. Requests are pickled (grader -> child); replies use the strict codec
+  (:mod:`grader.codec`), so only plain data reaches the grader.
+
+With ``isolated=False`` (``course-grade --unsafe-no-isolation``) there is no jail and no
+namespaces: the child is confined by :mod:`grader.policy` only.
 
 The grader enforces the wall-clock limits: each request has a deadline; on a timeout,
 an EOF of the channel (``os._exit``, ``sys.exit`` is caught like in a kernel, a kill) or
-at the end it asks the zygote to kill the child's whole process group and reports why.
+at the end it asks the zygote to kill the child and reports why.
 """
 from __future__ import annotations
 
@@ -29,6 +36,7 @@ import os
 import pickle
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -40,12 +48,11 @@ STUDENT_FILE_PREFIX = "<ipython-input-"
 MAX_CELL_OUTPUT = 20_000           # characters of a cell's output kept for the feedback
 MAX_MESSAGE = 2_000
 #: imported by the zygote besides numpy, torch and IPython, because the course's notebooks
-#: import them (directly, or through ``course_lib.data`` and the test helpers): each child
-#: would otherwise import them again (about a second per submission).  Importing a library
-#: before the child's guards are installed changes nothing for them: the guards patch the
-#: library's attributes in the child and let library code through in any case.
-WARM_MODULES = ("matplotlib", "matplotlib.pyplot", "sklearn.datasets", "scipy.stats",
-                "course_lib.data", "course_lib.numpy", "course_lib.torch")
+#: import them: each child would otherwise import them again (about a second per
+#: submission).  ``course_lib`` is not in the jail at all.
+WARM_MODULES = ("matplotlib", "matplotlib.pyplot", "sklearn.datasets", "scipy.stats")
+#: size of a submission's private /tmp (its cwd and HOME): the disk quota
+TMP_MB = 256
 
 
 # =======================================================================================
@@ -61,19 +68,36 @@ class SandboxError(Exception):
 
 
 class Zygote:
-    """The warm process that forks sandboxes (one per GradingWorker)."""
+    """The warm process that forks sandboxes (one per GradingWorker and profile).
 
-    def __init__(self, start_timeout: float = 120.0, wait: bool = True):
+    ``torch``: whether the sandbox may import torch (else it is masked in the jail);
+    ``isolated``: run in the bubblewrap jail with per-submission namespaces (else only
+    the in-process policy confines the child: ``--unsafe-no-isolation``)."""
+
+    def __init__(self, start_timeout: float = 120.0, wait: bool = True, *, torch=True,
+                 isolated=True):
+        from grader import isolation
+        self.torch, self.isolated = bool(torch), bool(isolated)
         grader_end, zygote_end = socket.socketpair()
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("NBGRADER", "JUPYTER", "COURSE_GRADE"))}
-        env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
-        self.process = subprocess.Popen(
-            [sys.executable, "-I", "-m", "grader.sandbox",
-             str(zygote_end.fileno())],
-            pass_fds=[zygote_end.fileno()], stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, env=env, cwd=tempfile.gettempdir())
-        zygote_end.close()
+        argv = [sys.executable, "-I", "-m", "grader.sandbox", str(zygote_end.fileno()),
+                ("isolated" if isolated else "unsafe") + ("-torch" if torch else "-numpy")]
+        fds = []
+        if isolated:
+            isolation.require()
+            argv, fds = isolation.jail_command(argv, torch=torch, tmp_mb=TMP_MB)
+            env = {}
+        else:
+            env = {k: v for k, v in os.environ.items()
+                   if not k.startswith(("NBGRADER", "JUPYTER", "COURSE_GRADE"))}
+            env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
+        try:
+            self.process = subprocess.Popen(
+                argv, pass_fds=[zygote_end.fileno()] + fds, stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, env=env, cwd=tempfile.gettempdir())
+        finally:
+            for fd in fds:
+                os.close(fd)
+            zygote_end.close()
         self.sock = grader_end
         # wait=False: the zygote imports in its own process while the caller goes on; its
         # "ready" is awaited before the first request
@@ -97,17 +121,21 @@ class Zygote:
 
     def _reply(self, deadline=None):
         try:
-            return codec.decode(codec.recv_frame(self.sock, deadline))
-        except (codec.ChannelClosed, codec.ChannelTimeout) as error:
+            reply = codec.decode(codec.recv_frame(self.sock, deadline))
+        except (codec.ChannelClosed, codec.ChannelTimeout, codec.CodecError) as error:
             raise RuntimeError(f"the sandbox zygote is not answering ({error})") from None
+        if type(reply) is not dict:
+            raise RuntimeError("the sandbox zygote sent an invalid reply")
+        return reply
 
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def spawn(self, limits, forbidden, data_dir, timeout: float = 60.0) -> "Sandbox":
+    def spawn(self, limits, forbidden, files=None, timeout: float = 60.0) -> "Sandbox":
+        """A fresh child; ``files``: ``{relative path: bytes}`` put in its cwd."""
         self._await_ready()
         request = {"op": "spawn", "limits": dict(vars(limits)), "forbidden": list(forbidden),
-                   "data_dir": data_dir}
+                   "files": dict(files or {})}
         codec.send_frame(self.sock, pickle.dumps(request))
         self.sock.settimeout(timeout)
         try:
@@ -117,16 +145,20 @@ class Zygote:
         if not fds:
             raise RuntimeError("the sandbox zygote sent no channel")
         info = self._reply(time.monotonic() + timeout)
-        sandbox = Sandbox(self, socket.socket(fileno=fds[0]), info["pid"], info["workdir"])
+        if type(info.get("pid")) is not int or type(info.get("child")) is not int:
+            raise RuntimeError(f"the sandbox zygote failed to fork: {info}")
+        sandbox = Sandbox(self, socket.socket(fileno=fds[0]), info["pid"], info["child"],
+                          info.get("workdir"))
         sandbox.wait_ready(time.monotonic() + timeout)
         return sandbox
 
-    def cleanup(self, pid: int, workdir: str) -> str:
-        """Kill everything of child ``pid``, reap it, remove its temp dir; its fate."""
+    def cleanup(self, pid: int, child: int, workdir) -> str:
+        """Kill everything of the child, reap it, remove what it left; its fate."""
         self._await_ready()
         codec.send_frame(self.sock, pickle.dumps({"op": "cleanup", "pid": pid,
-                                                  "workdir": workdir}))
-        return self._reply(time.monotonic() + 60)["status"]
+                                                  "child": child, "workdir": workdir}))
+        status = self._reply(time.monotonic() + 60).get("status")
+        return status if isinstance(status, str) else "ended"
 
     def close(self) -> None:
         try:
@@ -144,14 +176,18 @@ class Zygote:
 class Sandbox:
     """The grader's end of one child: requests with deadlines, and its end."""
 
-    def __init__(self, zygote, sock, pid, workdir):
-        self.zygote, self.sock, self.pid, self.workdir = zygote, sock, pid, workdir
+    def __init__(self, zygote, sock, pid, child, workdir):
+        self.zygote, self.sock, self.pid, self.child = zygote, sock, pid, child
+        self.workdir = workdir
         self.fate = None          # why it ended, once it has
         self.make_handle = None   # set by the test runner: handle description -> proxy
 
     def wait_ready(self, deadline):
-        reply = self._receive(deadline)
-        if "ready" not in reply:
+        try:
+            reply = self._receive(deadline)
+        except SandboxError as error:
+            raise RuntimeError(f"the sandbox failed to start: {error}") from None
+        if type(reply) is not dict or "ready" not in reply:
             self.close()
             raise RuntimeError(f"the sandbox failed to start: {reply}")
 
@@ -192,7 +228,7 @@ class Sandbox:
     def close(self) -> str:
         if self.fate is None:
             try:
-                self.fate = self.zygote.cleanup(self.pid, self.workdir)
+                self.fate = self.zygote.cleanup(self.pid, self.child, self.workdir)
             except (RuntimeError, OSError) as error:
                 self.fate = f"ended ({error})"
             self.sock.close()
@@ -213,32 +249,49 @@ def _describe_status(status: int) -> str:
     return f"exited with status {os.WEXITSTATUS(status)}"
 
 
-def _cleanup(pid: int, workdir: str) -> str:
-    uid = None
+def _remove_tree(path) -> None:
+    """rm -rf that cannot fail (a tree too deep for ``shutil.rmtree`` included)."""
+    if not path:
+        return
+    import shutil
     try:
-        uid = os.stat(workdir).st_uid
-    except OSError:
+        shutil.rmtree(path, ignore_errors=True)
+    except BaseException:  # noqa: BLE001  (RecursionError on a deep tree)
         pass
-    if os.geteuid() == 0 and uid and uid != 0:
-        helper = os.fork()
-        if helper == 0:  # kill(-1) as the child's uid reaches all its processes
-            try:
-                os.setgid(65534)
-                os.setuid(uid)
-                os.kill(-1, signal.SIGKILL)
-            finally:
-                os._exit(0)
-        os.waitpid(helper, 0)
-    for kill in (os.killpg, os.kill):
+    if os.path.lexists(path):
         try:
-            kill(pid, signal.SIGKILL)
+            subprocess.run(["rm", "-rf", "--one-file-system", "--", path], timeout=120,
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        except BaseException:  # noqa: BLE001
+            pass
+
+
+def _cleanup(pid: int, child: int, workdir, isolated: bool) -> str:
+    """Kill the child (pid 1 of its namespace: the kernel kills all it started), let the
+    intermediate ``pid`` report its status, reap; in unsafe mode remove its temp dir."""
+    targets = [(os.kill, child)] if isolated else [(os.killpg, child), (os.kill, child)]
+    for kill, target in targets if child > 0 else ():
+        try:
+            kill(target, signal.SIGKILL)
         except OSError:
             pass
-    try:
-        _, status = os.waitpid(pid, 0)
-        fate = _describe_status(status)
-    except ChildProcessError:
-        fate = "ended"
+    fate = "ended"
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            reaped, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if reaped == pid:
+            fate = _describe_status(status)
+            break
+        if time.monotonic() > deadline:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.002)
     while True:  # orphans re-parented to us (we are a subreaper)
         try:
             reaped, _ = os.waitpid(-1, os.WNOHANG)
@@ -246,33 +299,124 @@ def _cleanup(pid: int, workdir: str) -> str:
             break
         if reaped == 0:
             break
-    import shutil
-    shutil.rmtree(workdir, ignore_errors=True)
+    if not isolated:
+        _remove_tree(workdir)
     return fate
 
 
-def zygote_main(fd: int) -> None:
+def _mirror(status: int) -> None:
+    """End this process as ``status`` says its child ended."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            signal.signal(sig, signal.SIG_DFL)
+            os.kill(os.getpid(), sig)
+        except (OSError, ValueError):
+            pass
+        os._exit(128 + sig)
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
+
+
+def _namespace_init() -> None:
+    """Pid 1 of a submission's pid namespace: waits for the student's process (pid 2, so
+    that signals and limits act on it as on any process) and ends as it ends; when pid 1
+    ends, the kernel kills everything else in the namespace."""
+    import ctypes
+    try:
+        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # die with the parent
+    except (OSError, AttributeError):
+        pass
+    os.closerange(3, 1 << 16)
+    while True:
+        try:
+            _, status = os.waitpid(-1, 0)
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            os._exit(1)
+        if _ == 2:
+            _mirror(status)
+
+
+def _intermediate(request, child_end, pid_pipe, isolated) -> None:
+    """The forked process between the zygote and the child: enters the namespaces, forks
+    the child (pid 1 there), says its pid, and ends as it ends."""
+    import ctypes
+    try:
+        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # die with the zygote
+    except (OSError, AttributeError):
+        pass
+    workdir = "/tmp/work"   # in the fresh tmpfs (the audit hook allows it only)
+    try:
+        if isolated:
+            from grader import isolation
+            isolation.enter_private_namespaces(TMP_MB)
+            os.mkdir(workdir, 0o700)
+        else:
+            workdir = request["workdir"]
+        child = os.fork()
+    except BaseException:  # noqa: BLE001  (report a failed set-up)
+        import traceback
+        os.write(pid_pipe, struct.pack("<i", 0))
+        try:
+            codec.send_frame(child_end, codec.encode(
+                {"setup_error": traceback.format_exc()[-MAX_MESSAGE:]}))
+        finally:
+            os._exit(1)
+    if child == 0:
+        try:
+            os.close(pid_pipe)
+            if isolated and os.fork() != 0:
+                _namespace_init()
+            _child_main(child_end, request, workdir, isolated)
+        except BaseException:  # noqa: BLE001  (report a failed set-up)
+            import traceback
+            try:
+                codec.send_frame(child_end, codec.encode(
+                    {"setup_error": traceback.format_exc()[-MAX_MESSAGE:]}))
+            except BaseException:  # noqa: BLE001
+                pass
+        finally:
+            os._exit(0)
+    os.write(pid_pipe, struct.pack("<i", child))
+    os.closerange(3, 1 << 16)
+    while True:
+        try:
+            _, status = os.waitpid(child, 0)
+            break
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            os._exit(1)
+    _mirror(status)
+
+
+def zygote_main(fd: int, mode: str) -> None:
     sock = socket.socket(fileno=fd)
+    isolated, with_torch = mode.startswith("isolated"), mode.endswith("torch")
     import numpy  # noqa: F401  (warm imports, shared with every child)
-    import torch
     import bdb  # noqa: F401  (IPython imports it at the first cell)
     import IPython.core.interactiveshell  # noqa: F401
-    import exercise_checks.probes
     import exercise_checks  # noqa: F401
     from grader import policy
-    torch.set_num_threads(1)
+    if with_torch:
+        import torch
+        torch.set_num_threads(1)
+        from exercise_checks import probes
+        # the first optimizer step and backward import a lot lazily: do it once here
+        probes.train_with_optimizer(torch.optim.SGD, {"lr": 0.1}, steps=1)
     policy.library_roots()
     for name in WARM_MODULES:
         try:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001  (an optional library: the child imports it or not)
             pass
-    # the first optimizer step and backward import a lot lazily: do it once here
-    exercise_checks.probes.train_with_optimizer(torch.optim.SGD, {"lr": 0.1}, steps=1)
     try:
         import ctypes
         ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
         ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # die with the grader
+        # not dumpable: no child can open our /proc/PID/mem, fd/ or cwd (ptrace access)
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE
     except (OSError, AttributeError):
         pass
     codec.send_frame(sock, codec.encode({"ready": os.getpid()}))
@@ -284,30 +428,36 @@ def zygote_main(fd: int) -> None:
         if request["op"] == "exit":
             os._exit(0)
         if request["op"] == "cleanup":
-            fate = _cleanup(request["pid"], request["workdir"])
+            fate = _cleanup(request["pid"], request["child"], request["workdir"], isolated)
             codec.send_frame(sock, codec.encode({"status": fate}))
         elif request["op"] == "spawn":
-            workdir = tempfile.mkdtemp(prefix="course-sandbox-")
+            request["workdir"] = None if isolated else tempfile.mkdtemp(
+                prefix="course-sandbox-")
             grader_end, child_end = socket.socketpair()
+            read_end, write_end = os.pipe()
             pid = os.fork()
             if pid == 0:
                 try:
                     sock.close()
                     grader_end.close()
-                    _child_main(child_end, request, workdir)
-                except BaseException:  # noqa: BLE001  (report a failed set-up)
-                    import traceback
-                    try:
-                        codec.send_frame(child_end, codec.encode(
-                            {"setup_error": traceback.format_exc()[-MAX_MESSAGE:]}))
-                    except BaseException:  # noqa: BLE001
-                        pass
+                    os.close(read_end)
+                    _intermediate(request, child_end, write_end, isolated)
                 finally:
-                    os._exit(0)
+                    os._exit(1)
             child_end.close()
+            os.close(write_end)
+            raw = b""
+            while len(raw) < 4:
+                chunk = os.read(read_end, 4 - len(raw))
+                if not chunk:
+                    break
+                raw += chunk
+            os.close(read_end)
+            child = struct.unpack("<i", raw)[0] if len(raw) == 4 else 0
             socket.send_fds(sock, [b"F"], [grader_end.fileno()])
             grader_end.close()
-            codec.send_frame(sock, codec.encode({"pid": pid, "workdir": workdir}))
+            codec.send_frame(sock, codec.encode({"pid": pid, "child": child,
+                                                 "workdir": request["workdir"]}))
 
 
 # =======================================================================================
@@ -371,6 +521,12 @@ def _safe_text(obj, limit=MAX_MESSAGE):
     return text if len(text) <= limit else text[:limit] + " ..."
 
 
+def _state_steps(optimizer):
+    from exercise_checks import state_steps
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    return state_steps(optimizer, params)
+
+
 class _Child:
     def __init__(self, sock, shell, labels, sink_state):
         self.sock, self.shell, self.labels, self.out = sock, shell, labels, sink_state
@@ -382,7 +538,7 @@ class _Child:
         handle_id, self.next_id = self.next_id, self.next_id + 1
         self.registry[handle_id] = obj
         if isinstance(obj, types.ModuleType):
-            kind, name = "module", obj.__name__
+            kind, name = "object", ""      # the grader never imports what we name
         elif isinstance(obj, type):
             kind, name = "class", obj.__qualname__
         elif callable(obj):
@@ -412,8 +568,13 @@ class _Child:
                 where = "" if code.co_name == "<module>" else f", in {code.co_name}"
                 lines.append(f"  {label}, line {tb.tb_lineno}{where}\n    {text}")
             tb = tb.tb_next
+        mro = []
+        for cls in type(error).__mro__[:64]:  # names only: the grader matches its allow-list
+            module, qualname = getattr(cls, "__module__", ""), getattr(cls, "__qualname__", "")
+            if isinstance(module, str) and isinstance(qualname, str):
+                mro.append(f"{module}.{qualname}"[:200])
         return {"type": type(error).__name__[:200], "message": _safe_text(error),
-                "traceback": "\n".join(lines[-20:])}
+                "traceback": "\n".join(lines[-20:]), "mro": mro}
 
     # -- requests -------------------------------------------------------------------
     def run(self, request):
@@ -433,18 +594,65 @@ class _Child:
                 found[name] = self.shell.user_ns[name]
         return self.encode(found)
 
-    def call_result(self, func, args, kwargs):
-        import numpy as np
-        result = func(*args, **kwargs)
-        refs = list(args) + list(kwargs.values())
-        mutable = (np.ndarray, list, dict)
-        torch = sys.modules.get("torch")
-        if torch is not None:
-            mutable = mutable + (torch.Tensor,)
-        back = [a if isinstance(a, mutable) else None for a in args]
-        kwback = {k: (v if isinstance(v, mutable) else None) for k, v in kwargs.items()}
-        return {"result": self.encode(result, refs), "args": self.encode(back),
-                "kwargs": self.encode(kwback)}
+    def call_result(self, func, args, kwargs, inplace=(), observe=False):
+        """Call; reply with the result and, for the positions and keywords the grader
+        names in ``inplace``, what the call left in those arguments (never written into
+        the grader's own objects: the test compares them). ``observe``: also what the
+        call did here (``exercise_checks.observe_call``: NumPy's global random state
+        used, list entries replaced instead of updated in place)."""
+        observed = None
+        if observe:
+            from exercise_checks import _observed
+            result, observed = _observed(func, args, kwargs)
+        else:
+            result = func(*args, **kwargs)
+        after = {}
+        for key in inplace:
+            if isinstance(key, int) and 0 <= key < len(args):
+                after[str(key)] = args[key]
+            elif isinstance(key, str) and key in kwargs:
+                after[key] = kwargs[key]
+        reply = {"result": self.encode(result), "after": self.encode(after)}
+        if observed is not None:
+            reply["observed"] = self.encode(observed)
+        return reply
+
+    def optimizer_step(self, request):
+        """Give the optimizer's parameters the grader's values and gradients, run its
+        ``step()`` (the student's code) and return the parameters' new values."""
+        import torch
+        optimizer = self.registry[request["id"]]
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        values, grads = request["values"], request["grads"]
+        if len(params) != len(values):
+            raise ValueError(f"the optimizer holds {len(params)} parameters where "
+                             f"{len(values)} were given to it")
+        with torch.no_grad():
+            for p, value, grad in zip(params, values, grads):
+                p.copy_(value)
+                p.grad = None if grad is None else grad.clone()
+        if request.get("closure") is None:
+            optimizer.step()
+            return self.encode([p.detach().clone() for p in params])
+        # the grader evaluated the probe's closure already: this one gives its gradients
+        # and loss to the student's step() when (and only if) step() calls it
+        for p in params:
+            p.grad = None
+
+        def closure():
+            with torch.no_grad():
+                for p, grad in zip(params, grads):
+                    p.grad = None if grad is None else grad.clone()
+            return torch.tensor(float(request["closure"]), dtype=torch.float64)
+
+        returned = optimizer.step(closure)
+        loss = float(returned) if isinstance(returned, (torch.Tensor, float, int)) else None
+        return self.encode({"params": [p.detach().clone() for p in params], "loss": loss})
+
+    def state_steps(self, request):
+        """``optimizer.state[p]["step"]`` of each parameter (-1 where there is none)."""
+        optimizer = self.registry[request["id"]]
+        return self.encode(_state_steps(optimizer))
 
     def handle(self, request):
         op = request["op"]
@@ -456,16 +664,13 @@ class _Child:
             return self.encode(sorted(n for n in self.shell.user_ns if not n.startswith("_")))
         if op == "call":
             return self.encode(self.call_result(self.registry[request["id"]],
-                                                request["args"], request["kwargs"]))
-        if op == "probe":
-            func = request["probe"]
-            if isinstance(func, str):
-                import importlib
-                module_name, _, qualname = func.partition(":")
-                func = importlib.import_module(module_name)
-                for part in qualname.split("."):
-                    func = getattr(func, part)
-            return self.encode(self.call_result(func, request["args"], request["kwargs"]))
+                                                request["args"], request["kwargs"],
+                                                request.get("inplace", ()),
+                                                bool(request.get("observe"))))
+        if op == "optimizer_step":
+            return self.optimizer_step(request)
+        if op == "state_steps":
+            return self.state_steps(request)
         target = self.registry[request["id"]]
         if op == "getattr":
             return self.encode(getattr(target, request["name"]))
@@ -519,23 +724,27 @@ def _make_shell():
     return shell
 
 
-def _child_main(sock, request, workdir):
+def _child_main(sock, request, workdir, isolated):
     from grader import policy
     limits = _Limits(request["limits"])
     os.setsid()
+    policy.prctl_hardening()                # die with the intermediate
+    if isolated:
+        from grader import isolation
     policy.close_fds(keep=sock.fileno())
     null = os.open("/dev/null", os.O_RDONLY)
     os.dup2(null, 0)
-    policy.copy_data(request.get("data_dir"), workdir)
+    policy.write_data(request.get("files") or {}, workdir)
     output = os.open(os.path.join(workdir, ".c-output"), os.O_WRONLY | os.O_CREAT, 0o600)
     os.dup2(output, 1)
     os.dup2(output, 2)
     os.close(output)
     os.close(null)
     os.chdir(workdir)
-    dropped = policy.drop_privileges(workdir) is not None
-    policy.prctl_hardening()
+    dropped = not isolated and policy.drop_privileges(workdir) is not None
     policy.set_limits(limits, dropped)
+    if isolated:
+        isolation.lock_down()               # no capabilities, no processes, no mounts
     policy.clean_environment(workdir)
     policy.install_guards(request.get("forbidden") or ())
     policy.block_native_file_readers()
@@ -551,4 +760,4 @@ def _child_main(sock, request, workdir):
 
 
 if __name__ == "__main__":
-    zygote_main(int(sys.argv[1]))
+    zygote_main(int(sys.argv[1]), sys.argv[2])

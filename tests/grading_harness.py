@@ -116,8 +116,10 @@ def grade_cells(assignment, root=ROOT):
             if nbgrader_meta(c).get("grade")}
 
 
-def make_submission(assignment, answers=None, root=ROOT):
-    """The released notebook with the answer cells in ``answers`` replaced."""
+def make_submission(assignment, answers=None, root=ROOT, added=()):
+    """The released notebook with the answer cells in ``answers`` replaced, and the code
+    cells ``added`` (``(grade_id of the cell before, source)``) inserted as a student
+    adds cells (no nbgrader metadata)."""
     nb = nbformat.read(release_path(assignment, root), as_version=4)
     nb = copy.deepcopy(nb)
     answers = dict(answers or {})
@@ -127,7 +129,27 @@ def make_submission(assignment, answers=None, root=ROOT):
             cell.source = answers.pop(grade_id)
     if answers:
         raise KeyError(f"{assignment} has no answer cells {sorted(answers)}")
+    for k, (after, source) in enumerate(added):
+        where = next(i for i, c in enumerate(nb.cells)
+                     if nbgrader_meta(c).get("grade_id") == after)
+        cell = nbformat.v4.new_code_cell(source)
+        cell.id = f"student-added-{k}"
+        nb.cells.insert(where + 1, cell)
     return nb
+
+
+def catalogue_submissions():
+    """``{(student, assignment): notebook}``: each solution, each blank release and every
+    known answer of the catalogue (the solution, but for the case's cells)."""
+    submissions = {}
+    for assignment in ASSIGNMENTS:
+        solutions = solution_answers(assignment)
+        submissions[("solution", assignment)] = make_submission(assignment, solutions)
+        submissions[("release", assignment)] = make_submission(assignment)
+        for case in load_cases(assignment):
+            submissions[(case["student"], assignment)] = make_submission(
+                assignment, {**solutions, **case["answers"]}, added=case.get("added", ()))
+    return submissions
 
 
 def _autograde(course_dir, assignment, students):
@@ -207,8 +229,11 @@ def load_cases(assignment):
     optionally ``message`` (text the failing cells' output must contain) and the answer
     cells it replaces: ``answers`` (``{grade_id: full source}``) and/or ``edits``
     (``{grade_id: [(old, new), ...]}`` applied to the solution, each ``old`` required to
-    occur) and ``append`` (``{grade_id: code added at the end}``). The resolved case has
-    ``answers`` with full replacement sources.
+    occur) and ``append`` (``{grade_id: code added at the end}``), and ``added`` (code
+    cells the student inserted: ``[(grade_id of the cell before, source), ...]``). The
+    resolved case has ``answers`` with full replacement sources. ``fails_course`` (default:
+    ``fails``) and ``message_course`` are what the course grader must give where its
+    NumPy-only sandbox, which cannot import torch, differs from a kernel.
     """
     module = importlib.import_module(f"grading_cases.{assignment}")
     solutions = solution_answers(assignment)
@@ -224,14 +249,35 @@ def load_cases(assignment):
             answers[grade_id] = source
         for grade_id, extra in case.get("append", {}).items():
             answers[grade_id] = answers.get(grade_id, solutions[grade_id]) + "\n\n" + extra
-        resolved.append(dict(case, answers=answers, fails=frozenset(case["fails"])))
+        resolved.append(dict(case, answers=answers, fails=frozenset(case["fails"]),
+                             fails_course=frozenset(case.get("fails_course", case["fails"]))))
     return resolved
 
 
-def grade_with_course_grader(course_dir, submissions):
+def expected_messages(case, course=False):
+    """``{grade_id: text its output must contain}``: a case's ``message`` (``message_course``
+    for the course grader) is a text for every cell it fails, or such a dict."""
+    message = case.get("message_course", case.get("message")) if course else case.get("message")
+    fails = case["fails_course"] if course else case["fails"]
+    if not message:
+        return {}
+    if isinstance(message, dict):
+        return dict(message)
+    return {grade_id: message for grade_id in fails}
+
+
+def is_delegation(case):
+    """Whether a case calls the routine it should write (its message is then also the
+    own-work check's); ``own_work`` in the case says so explicitly."""
+    student = case["student"]
+    return case.get("own_work", "delegat" in student or student.endswith("-torch"))
+
+
+def grade_with_course_grader(course_dir, submissions, messages=False):
     """Grade ``submissions`` with the course grader (``grader.engine``), one
     warm worker for all of them; same arguments and result as ``grade_with_nbgrader``,
-    so the two engines can be compared on the same catalogue."""
+    so the two engines can be compared on the same catalogue (``messages=True``: each
+    cell's ``(points, message)`` instead of its points)."""
     from grader.engine import GradingWorker
 
     course_dir = Path(course_dir)
@@ -246,5 +292,7 @@ def grade_with_course_grader(course_dir, submissions):
                 nbformat.write(notebook, path)
             result = worker.grade(source_path(assignment, course_dir), path,
                                   assignment=assignment, student=student)
-            scores[(student, assignment)] = {c.grade_id: float(c.points) for c in result.cells}
+            scores[(student, assignment)] = {
+                c.grade_id: (float(c.points), c.message) if messages else float(c.points)
+                for c in result.cells}
     return scores

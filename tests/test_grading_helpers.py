@@ -122,8 +122,8 @@ class _FakeBackend:
     def __init__(self):
         self.calls = []
 
-    def own_work(self, func, forbidden):
-        self.calls.append(("own_work", func, forbidden))
+    def own_work(self, func, forbidden, name=None):
+        self.calls.append(("own_work", func, forbidden, name))
 
     def run_in_student(self, probe, args, kwargs):
         self.calls.append(("run", probe, args, kwargs))
@@ -135,7 +135,7 @@ def test_helpers_forward_to_the_grader_backend(monkeypatch):
     monkeypatch.setattr(testing, "_backend", backend)
     assert_own_work(_through_alias, ["torch.nn.init"])        # judged by the backend
     assert run_in_student(probes.normal_init, (2,), std=3.0) == "ran"
-    assert backend.calls == [("own_work", _through_alias, ("torch.nn.init",)),
+    assert backend.calls == [("own_work", _through_alias, ("torch.nn.init",), "_through_alias"),
                              ("run", probes.normal_init, ((2,),), {"std": 3.0})]
 
 

@@ -76,3 +76,53 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, momentum=0.1, e
          append={"batchnorm-forward": GRAPH_BACKWARD},
          fails=set()),
 ]
+
+CASES += [
+    dict(student="namedtuple-cache", why="the cache is a namedtuple read by field name, a 1-D "
+         "x raises numpy's AxisError (a ValueError): full marks",
+         added=[("imports", '''
+from collections import namedtuple
+
+Cache = namedtuple("Cache", ["x_hat", "gamma", "std"])
+''')],
+         edits={"batchnorm-forward": [
+             ('        raise ValueError(f"x must be 2-dimensional (N, D), got shape {x.shape}")',
+              '        raise np.exceptions.AxisError(1, x.ndim, "x must be 2-dimensional (N, D)")'),
+             ("return gamma * x_hat + beta, (x_hat, gamma, std)",
+              "return gamma * x_hat + beta, Cache(x_hat, gamma, std)"),
+             ("    x_hat, gamma, std = cache\n",
+              "    x_hat, gamma, std = cache.x_hat, cache.gamma, cache.std\n")]},
+         fails=set()),
+]
+
+# Wrong answers that earlier hidden tests let through, and another correct form.
+CASES += [
+    dict(student="validates-only-x", why="gamma, beta and the running statistics are not "
+         "checked: a beta of shape (1,) broadcasts silently",
+         edits={"batchnorm-forward": [
+             ('''    for name, value in (("gamma", gamma), ("beta", beta), ("running_mean", running_mean),
+                        ("running_var", running_var)):
+        if np.shape(value) != (d,):
+            raise ValueError(f"{name} must have shape ({d},), got {np.shape(value)}")
+''', "")]},
+         fails={"test-bn-edges"}),
+    dict(student="eps-outside-sqrt", why="divides by sqrt(var) + eps in training",
+         edits={"batchnorm-forward": [("    std = np.sqrt(var + eps)\n", "    std = np.sqrt(var) + eps\n")]},
+         fails={"test-bn-forward", "test-bn-backward-dx", "test-bn-backward-params"},
+         message={"test-bn-forward": "you added eps outside the square root"}),
+    dict(student="unbiased-hint", why="normalizes with the unbiased variance: the hint says so",
+         edits={"batchnorm-forward": [("var = x.var(axis=0)  ", "var = x.var(axis=0, ddof=1)  "),
+                                      ("momentum * var * n / (n - 1)", "momentum * var")]},
+         fails={"test-bn-forward", "test-bn-backward-dx", "test-bn-backward-params"},
+         message={"test-bn-forward": "you normalized with the unbiased variance"}),
+    dict(student="dict-cache-explicit-backward", why="a dict cache and the backward written with "
+         "N explicitly: full marks",
+         edits={"batchnorm-forward": [
+             ("return gamma * x_hat + beta, (x_hat, gamma, std)",
+              "return gamma * x_hat + beta, {\"x_hat\": x_hat, \"gamma\": gamma, \"std\": std}"),
+             ("    x_hat, gamma, std = cache\n",
+              "    x_hat, gamma, std = cache[\"x_hat\"], cache[\"gamma\"], cache[\"std\"]\n    n = dout.shape[0]\n"),
+             ("    dx = (dx_hat - dx_hat.mean(axis=0) - x_hat * (dx_hat * x_hat).mean(axis=0)) / std",
+              "    dx = (n * dx_hat - dx_hat.sum(axis=0) - x_hat * (dx_hat * x_hat).sum(axis=0)) / (n * std)")]},
+         fails=set()),
+]

@@ -56,3 +56,22 @@ def clip_by_value(grads, clip_value):
 '''},
          fails=set()),
 ]
+
+# Wrong answers that earlier hidden tests let through: new arrays put into the list.
+CASES += [
+    dict(student="value-replaces-entries", why="clip_by_value puts clipped copies into the list",
+         edits={"clip-value": [("    for g in grads:\n        np.clip(g, -clip_value, clip_value, out=g)",
+                                "    for i, g in enumerate(grads):\n"
+                                "        grads[i] = np.clip(g, -clip_value, clip_value)")]},
+         fails={"test-clip-value"}, message="put new arrays into grads"),
+    dict(student="norm-replaces-entries", why="clip_by_global_norm rebuilds the list",
+         edits={"clip-norm": [("    for g in grads:\n        g *= coef",
+                               "    grads[:] = [g * coef for g in grads]")]},
+         fails={"test-clip-norm-scales"}, message="put new arrays into grads"),
+    dict(student="slice-assignment", why="g[...] = np.clip(g, ...) and np.multiply(out=): full marks",
+         edits={"clip-value": [("np.clip(g, -clip_value, clip_value, out=g)",
+                                "g[...] = np.clip(g, -clip_value, clip_value)")],
+                "clip-norm": [("    for g in grads:\n        g *= coef",
+                               "    for g in grads:\n        np.multiply(g, coef, out=g)")]},
+         fails=set()),
+]

@@ -98,3 +98,129 @@ def he_normal(shape, a=0.0, mode="fan_in", nonlinearity="leaky_relu", generator=
 '''},
          fails=set()),
 ]
+
+# Correct answers in forms the grader must accept (full marks in both engines).
+CASES += [
+    dict(student="partial-and-callable", why="glorot_uniform is a functools.partial of a "
+         "helper, he_normal a callable instance: full marks",
+         answers={"glorot": '''
+import functools
+
+
+def _glorot(shape, gain=1.0, generator=None, law="uniform"):
+    generator = np.random.default_rng() if generator is None else generator
+    fan_in, fan_out = compute_fans(shape)
+    std = gain * math.sqrt(2.0 / (fan_in + fan_out))
+    if law == "uniform":
+        return generator.uniform(-math.sqrt(3) * std, math.sqrt(3) * std, size=tuple(shape))
+    return generator.normal(0.0, std, size=tuple(shape))
+
+
+glorot_uniform = functools.partial(_glorot, law="uniform")
+glorot_normal = functools.partial(_glorot, law="normal")
+''', "he": '''
+class _He:
+    def __init__(self, law):
+        self.law = law
+
+    def __call__(self, shape, a=0.0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
+        generator = np.random.default_rng() if generator is None else generator
+        if mode not in ("fan_in", "fan_out"):
+            raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
+        fan = dict(zip(("fan_in", "fan_out"), compute_fans(shape)))[mode]
+        std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
+        if self.law == "uniform":
+            return generator.uniform(-math.sqrt(3) * std, math.sqrt(3) * std, size=tuple(shape))
+        return generator.normal(0.0, std, size=tuple(shape))
+
+
+he_uniform = _He("uniform")
+he_normal = _He("normal")
+'''},
+         fails=set()),
+    dict(student="helper-in-added-cell", why="the fans come from a helper defined in a cell "
+         "the student added: full marks",
+         added=[("fans-intro", '''
+def receptive_field(shape):
+    size = 1
+    for s in shape[2:]:
+        size *= int(s)
+    return size
+''')],
+         answers={"compute-fans": '''
+def compute_fans(shape):
+    if len(shape) < 2:
+        raise ValueError(f"shape needs 2 dimensions, got {shape}")
+    r = receptive_field(shape)
+    return int(shape[1]) * r, int(shape[0]) * r
+'''},
+         fails=set()),
+    dict(student="partial-of-torch", why="glorot_uniform is a partial of torch's initializer "
+         "wrapped by a helper: delegation",
+         answers={"glorot": '''
+import functools
+
+
+def _through_torch(name, shape, gain=1.0, generator=None):
+    import torch
+    generator = np.random.default_rng() if generator is None else generator
+    weight = torch.empty(tuple(shape), dtype=torch.float64)
+    seed = int(generator.integers(2**62))
+    init = getattr(torch.nn.init, name)
+    return init(weight, gain, torch.Generator().manual_seed(seed)).numpy()
+
+
+glorot_uniform = functools.partial(_through_torch, "xavier_uniform_")
+
+
+def glorot_normal(shape, gain=1.0, generator=None):
+    generator = np.random.default_rng() if generator is None else generator
+    fan_in, fan_out = compute_fans(shape)
+    return generator.normal(0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), size=tuple(shape))
+'''},
+         fails={"test-glorot-uniform"}, message="torch.nn.init"),
+]
+
+# Wrong answers that earlier hidden tests let through (dtype, generator=None, global RNG).
+CASES += [
+    dict(student="normal-float32", why="glorot_normal returns float32 where float64 is asked for",
+         edits={"glorot": [("    return generator.normal(0.0, std, size=tuple(shape))",
+                            "    return generator.normal(0.0, std, size=tuple(shape)).astype(np.float32)")]},
+         fails={"test-glorot-normal"}),
+    dict(student="none-means-fixed-seed", why="generator=None gives a fixed seed: every call "
+         "draws the same numbers",
+         edits={"he": [("generator = np.random.default_rng() if generator is None else generator",
+                        "generator = np.random.default_rng(0) if generator is None else generator")]},
+         fails={"test-he-uniform", "test-he-normal"}),
+    dict(student="none-means-global-rng", why="generator=None draws from NumPy's global state",
+         edits={"glorot": [("generator = np.random.default_rng() if generator is None else generator",
+                            "generator = np.random if generator is None else generator")]},
+         fails={"test-glorot-uniform", "test-glorot-normal"}),
+    dict(student="seeds-global-rng", why="he_uniform reseeds NumPy's global state (np.random.seed) "
+         "on every call, though it draws from generator",
+         edits={"he": [('''    generator = np.random.default_rng() if generator is None else generator
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
+    fan_in, fan_out = compute_fans(shape)
+    fan = fan_in if mode == "fan_in" else fan_out
+    std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
+    bound''', '''    np.random.seed(0)
+    generator = np.random.default_rng() if generator is None else generator
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
+    fan_in, fan_out = compute_fans(shape)
+    fan = fan_in if mode == "fan_in" else fan_out
+    std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
+    bound''')]},
+         fails={"test-he-uniform"}),
+    dict(student="stds-input-from-global", why="activation_stds draws its input from np.random",
+         edits={"activation-stds": [("h = generator.standard_normal((batch, width))",
+                                     "h = np.random.standard_normal((batch, width))")]},
+         fails={"test-activation-stds"}),
+    dict(student="other-valid-forms-2", why="shape as a list, uniform from rng.random, a float64 "
+         "cast and a seeded generator made from another one's draw: full marks",
+         edits={"glorot": [("    return generator.uniform(-bound, bound, size=tuple(shape))",
+                            "    u = generator.random(list(shape))\n"
+                            "    return ((2.0 * u - 1.0) * bound).astype(np.float64)")]},
+         fails=set()),
+]
