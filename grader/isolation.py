@@ -123,7 +123,7 @@ def jail_command(argv: list[str], *, torch: bool, tmp_mb: int = 256) -> tuple[li
                "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
                "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
                "--proc", "/proc", "--dev", "/dev",
-               "--size", str(int(tmp_mb) * 2**20), "--tmpfs", "/tmp"]
+               "--size", str(int(tmp_mb) * 2**20), "--tmpfs", "/scratch"]
     for path in ("/etc/ld.so.cache", "/etc/fonts"):
         if os.path.exists(path):
             command += ["--ro-bind", path, path]
@@ -142,13 +142,13 @@ def jail_command(argv: list[str], *, torch: bool, tmp_mb: int = 256) -> tuple[li
                 fds.append(read)
                 command += ["--tmpfs", target, "--ro-bind-data", str(read),
                             os.path.join(target, "__init__.py"), "--remount-ro", target]
-    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp", "TMPDIR": "/tmp",
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/scratch", "TMPDIR": "/scratch",
            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-           "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp", "PYTHONHASHSEED": "0",
+           "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/scratch", "PYTHONHASHSEED": "0",
            "CUDA_VISIBLE_DEVICES": ""}
     for key, value in env.items():
         command += ["--setenv", key, value]
-    command += ["--chdir", "/tmp", "--"] + list(argv)
+    command += ["--chdir", "/scratch", "--"] + list(argv)
     return command, fds
 
 
@@ -231,7 +231,7 @@ def enter_private_namespaces(tmp_mb: int) -> None:
     _write("/proc/self/gid_map", f"{gid} {gid} 1")
     _check(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate")
     options = f"size={int(tmp_mb)}m,nr_inodes=20000,mode=0700".encode()
-    _check(libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, options),
+    _check(libc.mount(b"tmpfs", b"/scratch", b"tmpfs", MS_NOSUID | MS_NODEV, options),
            "mount tmpfs")
 
 
