@@ -11,13 +11,13 @@ Two layers (see ``grader/DESIGN.md``):
    read-only binds of ``/usr``, ``/etc/ld.so.cache``, the Python installation, the
    virtual environment and the two packages the sandbox side needs (``grader`` and
    ``exercise_checks``), a ``/proc`` of its own pid namespace (the zygote is its pid 1:
-   no other process is in it), a minimal ``/dev`` and a size-limited ``/tmp``. The course folder, ``solutions/``, ``gradebook.db``, the
+   no other process is in it), a minimal ``/dev`` and a size-limited :data:`SCRATCH` (``/tmp`` links to it). The course folder, ``solutions/``, ``gradebook.db``, the
    submissions, ``course_lib`` and ``/root`` are not in it. A NumPy-only assignment's jail
    has no ``torch`` either (:data:`MASKED_IN_NUMPY`: an empty folder whose
    ``__init__.py`` raises ``ImportError`` for any attribute).
 2. **Per submission** (:func:`enter_private_namespaces`, :func:`lock_down`), inside the
    jail: the forked child unshares a new user, mount, pid and IPC namespace, mounts a
-   fresh size-limited tmpfs on ``/tmp`` (its cwd and ``HOME``; the disk quota) and a
+   fresh size-limited tmpfs on :data:`SCRATCH` (its cwd and ``HOME``; the disk quota) and a
    ``/proc`` of its own pid namespace, then drops every capability, sets
    ``PR_SET_NO_NEW_PRIVS`` and installs a seccomp filter that refuses new processes
    (``fork``, ``vfork``, ``clone`` without ``CLONE_THREAD``, ``clone3``), new namespaces,
@@ -36,6 +36,10 @@ import subprocess
 import sys
 
 JAIL_UID = JAIL_GID = 65534
+#: the jail's writable folder: the zygote's, then each submission's own fresh tmpfs (cwd,
+#: HOME, TMPDIR). Not /tmp itself, which may hold the course's Python (a clone under /tmp);
+#: /tmp is a link to it unless something bound into the jail lives under /tmp.
+SCRATCH = "/scratch"
 #: site-packages entries absent from a NumPy-only assignment's jail
 MASKED_IN_NUMPY = ("torch", "functorch", "torchgen", "triton")
 #: the ``__init__.py`` of a masked package. Imported by a library (which then goes on
@@ -123,7 +127,9 @@ def jail_command(argv: list[str], *, torch: bool, tmp_mb: int = 256) -> tuple[li
                "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
                "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
                "--proc", "/proc", "--dev", "/dev",
-               "--size", str(int(tmp_mb) * 2**20), "--tmpfs", "/scratch"]
+               "--size", str(int(tmp_mb) * 2**20), "--tmpfs", SCRATCH]
+    if not any(r == "/tmp" or r.startswith("/tmp/") for r in roots):
+        command += ["--symlink", SCRATCH, "/tmp"]
     for path in ("/etc/ld.so.cache", "/etc/fonts"):
         if os.path.exists(path):
             command += ["--ro-bind", path, path]
@@ -142,13 +148,13 @@ def jail_command(argv: list[str], *, torch: bool, tmp_mb: int = 256) -> tuple[li
                 fds.append(read)
                 command += ["--tmpfs", target, "--ro-bind-data", str(read),
                             os.path.join(target, "__init__.py"), "--remount-ro", target]
-    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/scratch", "TMPDIR": "/scratch",
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": SCRATCH, "TMPDIR": SCRATCH,
            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-           "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/scratch", "PYTHONHASHSEED": "0",
+           "MPLBACKEND": "Agg", "MPLCONFIGDIR": SCRATCH, "PYTHONHASHSEED": "0",
            "CUDA_VISIBLE_DEVICES": ""}
     for key, value in env.items():
         command += ["--setenv", key, value]
-    command += ["--chdir", "/scratch", "--"] + list(argv)
+    command += ["--chdir", SCRATCH, "--"] + list(argv)
     return command, fds
 
 
@@ -220,7 +226,7 @@ def _write(path, text):
 
 
 def enter_private_namespaces(tmp_mb: int) -> None:
-    """Unshare user, mount, pid and IPC namespaces and mount a fresh ``/tmp`` of at most
+    """Unshare user, mount, pid and IPC namespaces and mount a fresh :data:`SCRATCH` of at most
     ``tmp_mb`` MiB (mode 700). The *next* child forked is pid 1 of the new pid namespace
     and must call :func:`mount_proc`."""
     libc = _libc()
@@ -231,7 +237,7 @@ def enter_private_namespaces(tmp_mb: int) -> None:
     _write("/proc/self/gid_map", f"{gid} {gid} 1")
     _check(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate")
     options = f"size={int(tmp_mb)}m,nr_inodes=20000,mode=0700".encode()
-    _check(libc.mount(b"tmpfs", b"/scratch", b"tmpfs", MS_NOSUID | MS_NODEV, options),
+    _check(libc.mount(b"tmpfs", SCRATCH.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options),
            "mount tmpfs")
 
 

@@ -74,7 +74,7 @@ def read_data(source_dir: str | None) -> dict:
     """The regular files beside the submission (one folder level deep) as
     ``{relative path: bytes}``, never code, notebooks or databases, never through
     symlinks, at most MAX_DATA_BYTES: read by the grader, written into the sandbox's own
-    ``/tmp`` by :func:`write_data`."""
+    scratch folder by :func:`write_data`."""
     found = {}
     if not source_dir or not os.path.isdir(source_dir):
         return found

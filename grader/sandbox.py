@@ -10,7 +10,7 @@ Three kinds of process take part (``grader/DESIGN.md`` has the picture):
   (``python -I -m grader.sandbox FD MODE``): imports numpy (and torch), IPython and the
   :data:`WARM_MODULES` once, never runs student code and never sees a test cell; on
   request it forks an *intermediate* process that enters private user, mount, pid and IPC
-  namespaces with a fresh size-limited ``/tmp`` (:func:`grader.isolation.
+  namespaces with a fresh size-limited ``/scratch`` (:func:`grader.isolation.
   enter_private_namespaces`) and forks the **child**, pid 1 of that pid namespace; the
   grader gets the child's end of a fresh socket pair (``SCM_RIGHTS``); at the end the
   zygote kills the child (which ends its whole pid namespace) and reaps both;
@@ -51,7 +51,7 @@ MAX_MESSAGE = 2_000
 #: import them: each child would otherwise import them again (about a second per
 #: submission).  ``course_lib`` is not in the jail at all.
 WARM_MODULES = ("matplotlib", "matplotlib.pyplot", "sklearn.datasets", "scipy.stats")
-#: size of a submission's private /tmp (its cwd and HOME): the disk quota
+#: size of a submission's private /scratch (cwd, HOME; /tmp links to it): its disk quota
 TMP_MB = 256
 
 
@@ -346,12 +346,12 @@ def _intermediate(request, child_end, pid_pipe, isolated) -> None:
         ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # die with the zygote
     except (OSError, AttributeError):
         pass
-    workdir = "/scratch/work"   # in the fresh tmpfs (the audit hook allows it only)
     try:
         if isolated:
             from grader import isolation
+            # the fresh tmpfs itself: cwd, HOME and TMPDIR, and /tmp links to it
+            workdir = isolation.SCRATCH
             isolation.enter_private_namespaces(TMP_MB)
-            os.mkdir(workdir, 0o700)
         else:
             workdir = request["workdir"]
         child = os.fork()

@@ -33,4 +33,8 @@ settings.register_profile(
     "course", derandomize=True, database=None, deadline=None, max_examples=25,
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+# A maintainer's deeper search, not run by `make test`: fresh random examples on every run,
+# eight times as many (HYPOTHESIS_PROFILE=explore pytest ...).
+settings.register_profile(
+    "explore", parent=settings.get_profile("course"), derandomize=False, max_examples=200)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "course"))

@@ -631,6 +631,28 @@ def test_disk_quota(worker, course, then_honest):
                                 "free 0 MB")
 
 
+def test_temporary_files_work_and_are_private_to_each_submission(worker, course):
+    """Honest code may write /tmp, tempfile's folder and its cwd (one fresh tmpfs): it
+    scores; the next submission of the same warm worker sees none of those files."""
+    writer = ("import os, tempfile\n"
+              "def double(x):\n"
+              "    with open('/tmp/left-behind.npy', 'wb') as f:\n"
+              "        np.save(f, np.asarray(x, dtype=float))\n"
+              "    with tempfile.NamedTemporaryFile(suffix='.npy', delete=False) as f:\n"
+              "        np.save(f, 2 * np.load('/tmp/left-behind.npy'))\n"
+              "    open('cwd-file', 'w').write('x')\n"
+              "    return np.load(f.name)\n")
+    result = grade(worker, course, notebook(double=writer), student="writer")
+    assert result.score == result.max_score == 2, by_id(result)
+    reader = ("import os, tempfile\n"
+              "SEEN = [p for p in ('/tmp/left-behind.npy', 'cwd-file') if os.path.exists(p)]\n"
+              "SEEN += [n for n in os.listdir(tempfile.gettempdir()) if n.endswith('.npy')]\n"
+              "def double(x):\n"
+              "    return (3 if SEEN else 2) * np.asarray(x, dtype=float)\n")
+    result = grade(worker, course, notebook(double=reader), student="reader")
+    assert result.score == result.max_score == 2, by_id(result)
+
+
 def test_a_grader_task_ending_in_base_exception_is_reported_not_fatal(worker, tmp_path):
     """A worker's task that ends in SystemExit or RecursionError becomes an ungraded
     submission with its reason; the batch goes on and its report names it."""

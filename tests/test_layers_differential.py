@@ -3,9 +3,11 @@
 outputs, input gradients, parameter gradients and running statistics; float64 and float32.
 Every NumPy backward is also gradient-checked (centred differences, float64).
 
-Tolerances: float64 rtol 1e-10, atol 1e-12 (normalization layers divide by small standard
-deviations, so they get atol 1e-10); float32 rtol 2e-5, atol 2e-5. Gradient checks: a
-relative error below 1e-6. Piecewise-linear layers (ReLU, LeakyReLU, PReLU, Identity) and
+Tolerances: float64 rtol 1e-10, atol 1e-12; float32 rtol 2e-5, atol 2e-5; normalization
+layers divide by small standard deviations, so they get atol 1e-10 (float32: 1e-4) plus
+rounding amplified by 1 / sqrt(var + eps) (:func:`_normalization_atol`). Gradient checks: a
+difference below 1e-6 of the largest entry plus the rounding noise of the differences
+(tests/gradient_support.py). Piecewise-linear layers (ReLU, LeakyReLU, PReLU, Identity) and
 the dropout masks of the torch backend are compared bit for bit.
 """
 import math
@@ -17,7 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from course_lib.gradcheck import check_module_gradients
+from course_lib.gradcheck import numerical_gradient_array
+from gradient_support import assert_gradient_close
 from course_lib.numpy import layers as NL
 from course_lib.torch import layers as TL
 
@@ -29,6 +32,22 @@ TOL = {torch.float64: (1e-10, 1e-12), torch.float32: (2e-5, 2e-5)}
 # drawn dout: a dout such as all ones makes dx of a normalization exactly 0, where the
 # relative error of centred differences is rounding noise over noise.
 GRADCHECK_RNG = lambda: np.random.default_rng(12345)  # noqa: E731
+
+
+def _assert_gradients(module, x, h=1e-6):
+    """Gradient-check a fresh NumPy module at ``x``: dx and every parameter gradient against
+    centred differences (:mod:`gradient_support`'s criterion)."""
+    x = np.array(x, dtype=np.float64)
+    out = np.array(module.forward(x), dtype=np.float64)
+    dout = GRADCHECK_RNG().standard_normal(out.shape)
+    module.zero_grad()
+    analytic = {"x": module.backward(dout)}
+    numeric = {"x": numerical_gradient_array(module.forward, x, dout, h)}
+    for name, p in module.named_parameters():
+        analytic[name] = np.zeros_like(p.data) if p.grad is None else p.grad.copy()
+        numeric[name] = numerical_gradient_array(lambda _: module.forward(x), p.data, dout, h)
+    for name, a in analytic.items():
+        assert_gradient_close(a, numeric[name], np.abs(out * dout).sum(), h, name=name)
 
 
 def _finite(shape, low=-3.0, high=3.0):
@@ -103,11 +122,8 @@ def _all_three(make_ref, make_np, make_t, x, dout, dtype, exact=False, atol=None
                           buf, dtype)
             _assert_close(dict(ours_t.named_buffers())[name], buf, dtype)
     if gradcheck and dtype == torch.float64:
-        errors = check_module_gradients(make_np(np.float64).load_state_dict(_np_state(ref))
-                                        .train(modes[-1] == "train"),
-                                        x if gradcheck_x is None else gradcheck_x,
-                                        generator=GRADCHECK_RNG())
-        assert max(errors.values()) < 1e-6, errors
+        _assert_gradients(make_np(np.float64).load_state_dict(_np_state(ref))
+                          .train(modes[-1] == "train"), x if gradcheck_x is None else gradcheck_x)
 
 
 # -- Linear -------------------------------------------------------------------------------
@@ -181,9 +197,7 @@ def test_activation_layer(name, dtype, data):
     kinks = [0.0] + ([kwargs["threshold"] / kwargs["beta"]] if name == "Softplus" else [])
     for k in kinks:
         smooth = np.where(np.abs(smooth - k) < 1e-3, k + 0.5, smooth)
-    errors = check_module_gradients(getattr(NL, name)(**kwargs), smooth,
-                                    generator=GRADCHECK_RNG())
-    assert max(errors.values()) < 1e-6, errors
+    _assert_gradients(getattr(NL, name)(**kwargs), smooth)
 
 
 @given(st.sampled_from([1, 3]), st.floats(-1, 1), DTYPES, st.data())
@@ -210,8 +224,7 @@ def test_prelu(num_parameters, init, dtype, data):
     smooth = np.where(np.abs(np.clip(x, -5, 5)) < 1e-3, 0.5, np.clip(x, -5, 5))
     m = NL.PReLU(num_parameters, init)
     m.weight.data[...] = slopes
-    errors = check_module_gradients(m, smooth, generator=GRADCHECK_RNG())
-    assert max(errors.values()) < 1e-6, errors
+    _assert_gradients(m, smooth)
 
 
 def test_prelu_defaults_and_parameter():
@@ -313,11 +326,8 @@ def test_batchnorm1d(C, N, L, eps, momentum, affine, track, dtype, data):
         lambda: _randomized(make_ref()),
         lambda d: NL.BatchNorm1d(C, eps, momentum, affine, track, dtype=d),
         lambda d: TL.BatchNorm1d(C, eps, momentum, affine, track, device="cpu", dtype=d),
-        x, dout, dtype, atol=1e-10 if dtype == torch.float64 else 1e-4,
-        modes=("train", "train", "eval"), gradcheck_x=_spread(x),
-        # two values per channel normalize to -1 and +1 whatever they are: dx = 0, and
-        # the centred differences are pure rounding noise
-        gradcheck=N * (L or 1) > 2)
+        x, dout, dtype, modes=("train", "train", "eval"), gradcheck_x=_spread(x),
+        atol=_normalization_atol(dtype, eps, x, (0,) if L is None else (0, 2), dout))
 
 
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
@@ -331,6 +341,18 @@ def test_batchnorm_eps_zero_with_batch_statistics_raises_as_torch(backend):
         bn(x if backend == "numpy" else torch.tensor(x))
     bn.eval()  # running statistics: eps = 0 is fine there, as in torch
     bn(x if backend == "numpy" else torch.tensor(x))
+
+
+def _normalization_atol(dtype, eps, x, axes, dout):
+    """Absolute tolerance of a normalization layer: dx is 1 / sqrt(var + eps) times
+    differences of O(|dout|) terms, so rounding in them is amplified by the largest
+    1 / sqrt(var + eps), up to 1 / sqrt(eps) for a constant group (x = 0). ``var`` is
+    the smallest biased variance over ``axes``; a running variance (eval mode) is at least
+    min(1, that). Weights of :func:`_randomized` are below about 3."""
+    base = 1e-10 if dtype == torch.float64 else 1e-4
+    var = float(np.var(x, axis=axes).min(initial=1.0)) if x.size else 1.0
+    rstd = 1.0 / math.sqrt(min(1.0, var) + eps)
+    return base + 32 * torch.finfo(dtype).eps * 3 * float(np.abs(dout).max(initial=0)) * rstd
 
 
 def _randomized(module):
@@ -392,8 +414,8 @@ def test_layernorm(normalized, lead, eps, affine, dtype, data):
                                                       dtype=torch.float64)),
                lambda d: NL.LayerNorm(normalized, eps, affine, dtype=d),
                lambda d: TL.LayerNorm(normalized, eps, affine, device="cpu", dtype=d),
-               x, dout, dtype, atol=1e-10 if dtype == torch.float64 else 1e-4,
-               gradcheck_x=_spread(x))
+               x, dout, dtype, gradcheck_x=_spread(x),
+               atol=_normalization_atol(dtype, eps, x, tuple(range(len(lead), x.ndim)), dout))
 
 
 # -- Sequential and mlp --------------------------------------------------------------------
@@ -428,3 +450,18 @@ def test_mlp_matches_torch_sequential(sizes, activation, batch_norm, seed, data)
                   device="cpu", dtype=torch.float64)
     for (n1, p1), (n2, p2) in zip(ours.named_parameters(), ref().named_parameters()):
         assert n1 == n2 and torch.equal(p1, p2)
+
+
+@pytest.mark.parametrize("wrong", ["scaled", "no_mean_term"])
+def test_the_gradient_criterion_catches_a_wrong_backward(wrong):
+    class Wrong(NL.LayerNorm):
+        def backward(self, dout):
+            dx = super().backward(dout)
+            if wrong == "scaled":
+                return 1.01 * dx
+            return dx + 0.01 * np.mean(dout, axis=-1, keepdims=True)  # a dropped term
+
+    x = _spread(np.zeros((3, 4)))
+    _assert_gradients(NL.LayerNorm(4), x)
+    with pytest.raises(AssertionError, match="largest difference"):
+        _assert_gradients(Wrong(4), x)
