@@ -38,7 +38,8 @@ import sys
 JAIL_UID = JAIL_GID = 65534
 #: the jail's writable folder: the zygote's, then each submission's own fresh tmpfs (cwd,
 #: HOME, TMPDIR). Not /tmp itself, which may hold the course's Python (a clone under /tmp);
-#: /tmp is a link to it unless something bound into the jail lives under /tmp.
+#: /tmp is a link to it, or, when something bound into the jail lives under /tmp, shows the
+#: same tmpfs with those binds on top (:func:`_scratch_on_tmp`).
 SCRATCH = "/scratch"
 #: site-packages entries absent from a NumPy-only assignment's jail
 MASKED_IN_NUMPY = ("torch", "functorch", "torchgen", "triton")
@@ -207,6 +208,7 @@ CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID = (0x00020000, 0x08000000
                                                            0x10000000, 0x20000000)
 CLONE_THREAD = 0x00010000
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 16384, 1 << 18
+MS_BIND, MS_MOVE = 4096, 8192
 
 
 @functools.lru_cache(maxsize=1)
@@ -239,6 +241,40 @@ def enter_private_namespaces(tmp_mb: int) -> None:
     options = f"size={int(tmp_mb)}m,nr_inodes=20000,mode=0700".encode()
     _check(libc.mount(b"tmpfs", SCRATCH.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options),
            "mount tmpfs")
+    if not os.path.islink("/tmp"):
+        _scratch_on_tmp(libc)
+
+
+def _top_mounts_under(prefix: str) -> list[str]:
+    """The mount points below ``prefix`` that are not below another one (/proc/self/mountinfo;
+    its paths escape spaces and the like as octal)."""
+    points = []
+    with open("/proc/self/mountinfo", encoding="utf-8") as handle:
+        for line in handle:
+            point = line.split()[4].encode().decode("unicode_escape")
+            if point.startswith(prefix.rstrip("/") + "/"):
+                points.append(point)
+    points.sort()
+    return [p for p in points if not any(p.startswith(o + "/") for o in points if o != p)]
+
+
+def _scratch_on_tmp(libc) -> None:
+    """``/tmp`` shows the submission's fresh tmpfs too, where the jail could not make it a
+    link (the course's Python lives under /tmp): the read-only binds under /tmp are held
+    in the new tmpfs, the tmpfs is bound onto /tmp, and the binds are moved back to their
+    places in it (they stay read-only: the kernel locks their flags in this namespace)."""
+    held = []
+    for i, point in enumerate(_top_mounts_under("/tmp")):
+        hold = os.path.join(SCRATCH, f".held-{i}")
+        os.mkdir(hold, 0o700)
+        _check(libc.mount(point.encode(), hold.encode(), None, MS_BIND | MS_REC, None),
+               f"bind {point}")
+        held.append((hold, point))
+    _check(libc.mount(SCRATCH.encode(), b"/tmp", None, MS_BIND, None), "bind /tmp")
+    for hold, point in held:
+        os.makedirs(point, 0o755, exist_ok=True)
+        _check(libc.mount(hold.encode(), point.encode(), None, MS_MOVE, None), f"move {point}")
+        os.rmdir(hold)
 
 
 def mount_proc() -> None:
