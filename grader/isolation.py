@@ -38,8 +38,8 @@ import sys
 JAIL_UID = JAIL_GID = 65534
 #: the jail's writable folder: the zygote's, then each submission's own fresh tmpfs (cwd,
 #: HOME, TMPDIR). Not /tmp itself, which may hold the course's Python (a clone under /tmp);
-#: /tmp is a link to it, or, when something bound into the jail lives under /tmp, shows the
-#: same tmpfs with those binds on top (:func:`_scratch_on_tmp`).
+#: /tmp is a link to it, or, when something bound into the jail lives under /tmp, a second
+#: fresh tmpfs of the same size with those binds on top (:func:`_scratch_on_tmp`).
 SCRATCH = "/scratch"
 #: site-packages entries absent from a NumPy-only assignment's jail
 MASKED_IN_NUMPY = ("torch", "functorch", "torchgen", "triton")
@@ -242,7 +242,7 @@ def enter_private_namespaces(tmp_mb: int) -> None:
     _check(libc.mount(b"tmpfs", SCRATCH.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options),
            "mount tmpfs")
     if not os.path.islink("/tmp"):
-        _scratch_on_tmp(libc)
+        _scratch_on_tmp(libc, options)
 
 
 def _top_mounts_under(prefix: str) -> list[str]:
@@ -258,11 +258,11 @@ def _top_mounts_under(prefix: str) -> list[str]:
     return [p for p in points if not any(p.startswith(o + "/") for o in points if o != p)]
 
 
-def _scratch_on_tmp(libc) -> None:
-    """``/tmp`` shows the submission's fresh tmpfs too, where the jail could not make it a
-    link (the course's Python lives under /tmp): the read-only binds under /tmp are held
-    in the new tmpfs, the tmpfs is bound onto /tmp, and the binds are moved back to their
-    places in it (they stay read-only: the kernel locks their flags in this namespace)."""
+def _scratch_on_tmp(libc, options) -> None:
+    """A second fresh tmpfs on ``/tmp`` where the jail could not make it a link (the
+    course's Python lives under /tmp): the read-only binds under /tmp are held in the
+    scratch tmpfs, the new one is mounted on /tmp, and the binds are moved back into it
+    (they stay read-only: the kernel locks their flags in this namespace)."""
     held = []
     for i, point in enumerate(_top_mounts_under("/tmp")):
         hold = os.path.join(SCRATCH, f".held-{i}")
@@ -270,11 +270,18 @@ def _scratch_on_tmp(libc) -> None:
         _check(libc.mount(point.encode(), hold.encode(), None, MS_BIND | MS_REC, None),
                f"bind {point}")
         held.append((hold, point))
-    _check(libc.mount(SCRATCH.encode(), b"/tmp", None, MS_BIND, None), "bind /tmp")
+    _check(libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, options),
+           "mount tmpfs on /tmp")
     for hold, point in held:
         os.makedirs(point, 0o755, exist_ok=True)
         _check(libc.mount(hold.encode(), point.encode(), None, MS_MOVE, None), f"move {point}")
         os.rmdir(hold)
+
+
+def writable_dirs() -> tuple[str, ...]:
+    """Inside a submission's namespaces: the folders it may write (its fresh tmpfs, and
+    /tmp where that is a second one)."""
+    return (SCRATCH,) if os.path.islink("/tmp") else (SCRATCH, "/tmp")
 
 
 def mount_proc() -> None:

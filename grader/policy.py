@@ -236,10 +236,11 @@ BLOCKED_EVENTS = ("os.fork", "os.forkpty", "os.exec", "os.posix_spawn", "os.spaw
                   "os.chmod", "os.chown", "resource.setrlimit", "resource.prlimit")
 
 
-def install_audit_hook(workdir: str, channel_fd: int) -> None:
-    """Refuse what a submission must never do (see the module docstring)."""
+def install_audit_hook(workdir: str, channel_fd: int, also_writable=()) -> None:
+    """Refuse what a submission must never do (see the module docstring). ``workdir`` and
+    the folders ``also_writable`` are the submission's own."""
     roots = library_roots()
-    work = os.path.realpath(workdir)
+    own = tuple(os.path.realpath(p) for p in (workdir, *also_writable))
     pid = os.getpid()
     realpath, isinstance_, str_, bytes_, fspath = (os.path.realpath, isinstance, str,
                                                    bytes, os.fspath)
@@ -269,7 +270,7 @@ def install_audit_hook(workdir: str, channel_fd: int) -> None:
             flags = args[2] if len(args) > 2 else 0
             writing = (isinstance_(mode, str_) and any(c in mode for c in "wax+")) or (
                 isinstance_(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT))
-            if _inside(path, work) or path == "/dev/null":
+            if any(_inside(path, w) for w in own) or path == "/dev/null":
                 return
             if not writing and (path in READABLE_FILES or any(_inside(path, r)
                                                               for r in roots)):
@@ -277,13 +278,13 @@ def install_audit_hook(workdir: str, channel_fd: int) -> None:
             refuse(f"{'writing' if writing else 'reading'} {path}")
         elif event in ("os.listdir", "os.scandir"):
             path = resolve(args[0] if args and args[0] is not None else ".")
-            if path is not None and not _inside(path, work) and \
+            if path is not None and not any(_inside(path, w) for w in own) and \
                     not any(_inside(path, r) for r in roots):
                 refuse(f"listing {path}")
         elif event in ("os.remove", "os.rmdir", "os.rename", "os.mkdir", "shutil.rmtree",
                        "shutil.move", "os.utime"):
             path = resolve(args[0]) if args else None
-            if path is not None and not _inside(path, work):
+            if path is not None and not any(_inside(path, w) for w in own):
                 refuse(f"{event} on {path}")
         elif event == "os.kill":
             if args[0] != pid:

@@ -753,7 +753,8 @@ def _child_main(sock, request, workdir, isolated):
     shell = _make_shell()
     sys.stdout, sys.stderr = OutputSink(shared, 1), OutputSink(shared, 2)
     sys.__stdout__, sys.__stderr__ = sys.stdout, sys.stderr
-    policy.install_audit_hook(workdir, sock.fileno())
+    policy.install_audit_hook(workdir, sock.fileno(),
+                              isolation.writable_dirs()[1:] if isolated else ())
     child = _Child(sock, shell, {}, shared)
     codec.send_frame(sock, codec.encode({"ready": True}))
     child.serve()
