@@ -30,6 +30,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -251,7 +252,7 @@ def _top_mounts_under(prefix: str) -> list[str]:
     points = []
     with open("/proc/self/mountinfo", encoding="utf-8") as handle:
         for line in handle:
-            point = line.split()[4].encode().decode("unicode_escape")
+            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), line.split()[4])
             if point.startswith(prefix.rstrip("/") + "/"):
                 points.append(point)
     points.sort()
