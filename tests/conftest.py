@@ -23,6 +23,19 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    """The chapters run their tiny networks on one thread; so do the claims tests (faster,
+    and the same floating-point reductions). Use with
+    ``pytestmark = pytest.mark.usefixtures("torch_one_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 # Property-based tests: reproducible (the same examples on every run and machine: a fixed
 # seed per test and no example database replaying earlier failures), no
 # per-example deadline (two shared cores), modest example counts. A test's own

@@ -18,12 +18,7 @@ from course_lib.experiments import optimizers as ch5
 from course_lib.experiments import regularization as ch4
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 # =============================================================== chapter 4: regularization

@@ -16,14 +16,7 @@ from course_lib.experiments import regularization as ch4
 from course_lib.experiments import tuning as ch7
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The chapters run their tiny networks on one thread; so do the tests (faster, and
-    the same floating-point reductions)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 # =============================================================== chapter 4: regularization
